@@ -1,0 +1,545 @@
+//! The management API under `/admin/`: users, API tokens, refresh tokens
+//! and `explain`. JSON in and out.
+//!
+//! Authenticated by `Authorization: Bearer <secret>`, checked against the
+//! SHA-256 digest in the secret variable `admin_token_sha256`; when that
+//! variable is empty the whole API answers 404. Every change writes an
+//! `audit` entry into the request's log line (never a secret).
+
+use scopegate_policy::{parse_scopes, Caller, CredentialKind, ScopeLimit};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::authenticate::{is_valid_account, TOKEN_PREFIXES};
+use crate::config::Config;
+use crate::handle::Env;
+use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::log::RequestLog;
+use crate::records::{self, RefreshRecord, TokenRecord, UserRecord, VERSION};
+use crate::{grant, password, secret, Error};
+
+/// Job tokens live at most this long (seconds).
+pub const MAX_JOB_TTL: u64 = 3600;
+/// Default lifetime of a job token.
+pub const DEFAULT_JOB_TTL: u64 = 900;
+/// Default lifetime of personal and deploy tokens: 90 days.
+pub const DEFAULT_TOKEN_TTL: u64 = 90 * 24 * 3600;
+/// Longest lifetime of personal and deploy tokens: 400 days.
+pub const MAX_TOKEN_TTL: u64 = 400 * 24 * 3600;
+/// Shortest password an admin may set.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// Answers one `/admin/...` request.
+pub fn handle(
+    request: &HttpRequest,
+    env: &Env<'_>,
+    config: &Config,
+    log: &mut RequestLog,
+) -> Result<HttpResponse, Error> {
+    let Some(digest) = config.admin_token_digest.as_deref() else {
+        return Err(Error::NotFound);
+    };
+    let presented = request
+        .header("authorization")
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(Error::AdminUnauthorized)?;
+    if !secret::is_same(&secret::digest_hex(presented), digest) {
+        return Err(Error::AdminUnauthorized);
+    }
+    log.account = Some("admin".to_string());
+    let segments: Vec<&str> = request
+        .path
+        .trim_start_matches("/admin/")
+        .trim_end_matches('/')
+        .split('/')
+        .collect();
+    let mut admin = Admin { request, env, log };
+    match (request.method, segments.as_slice()) {
+        (Method::Get, ["users"]) => admin.list_users(),
+        (Method::Post, ["users"]) => admin.create_user(),
+        (Method::Get, ["users", name]) => admin.show_user(name),
+        (Method::Patch, ["users", name]) => admin.update_user(name),
+        (Method::Delete, ["users", name]) => admin.delete_user(name),
+        (Method::Post, ["users", name, "unlock"]) => admin.unlock_user(name),
+        (Method::Get, ["tokens"]) => admin.list_tokens(),
+        (Method::Post, ["tokens"]) => admin.create_token(),
+        (Method::Delete, ["tokens", id]) => admin.revoke_token(id),
+        (Method::Get, ["refresh-tokens"]) => admin.list_refresh_tokens(),
+        (Method::Delete, ["refresh-tokens", id]) => admin.revoke_refresh_token(id),
+        (Method::Post, ["refresh-tokens", "revoke"]) => admin.revoke_refresh_tokens(),
+        (Method::Post, ["explain"]) => admin.explain(),
+        (
+            _,
+            ["users"] | ["users", _] | ["users", _, "unlock"] | ["tokens"] | ["tokens", _]
+            | ["refresh-tokens"] | ["refresh-tokens", _]
+            | ["explain"],
+        ) => Err(Error::MethodNotAllowed),
+        _ => Err(Error::NotFound),
+    }
+}
+
+struct Admin<'a, 'e> {
+    request: &'a HttpRequest,
+    env: &'a Env<'e>,
+    log: &'a mut RequestLog,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    name: String,
+    #[serde(default)]
+    password: Option<String>,
+    /// A PHC string hashed elsewhere (argon2 only).
+    #[serde(default)]
+    password_hash: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserChange {
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    password_hash: Option<String>,
+    #[serde(default)]
+    groups: Option<Vec<String>>,
+    #[serde(default)]
+    disabled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    kind: CredentialKind,
+    owner: String,
+    name: String,
+    /// Scope limits in policy pattern syntax.
+    #[serde(default)]
+    scopes: Vec<String>,
+    /// Lifetime in seconds; defaults depend on the kind.
+    #[serde(default)]
+    ttl_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeRefresh {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    account: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExplainRequest {
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    kind: Option<CredentialKind>,
+    #[serde(default)]
+    limits: Vec<String>,
+    scopes: Vec<String>,
+}
+
+impl Admin<'_, '_> {
+    fn body<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        let is_json = self
+            .request
+            .header("content-type")
+            .is_some_and(|value| value.trim_start().starts_with("application/json"));
+        if !is_json {
+            return Err(Error::bad_request("content type must be application/json"));
+        }
+        serde_json::from_slice(&self.request.body)
+            .map_err(|error| Error::bad_request(format!("invalid JSON body: {error}")))
+    }
+
+    fn audit(&mut self, what: String) {
+        self.log.detail = Some(format!("audit: {what}"));
+    }
+
+    fn user(&self, name: &str) -> Result<UserRecord, Error> {
+        if !is_valid_account(name) {
+            return Err(Error::bad_request(format!("invalid user name {:?}", name)));
+        }
+        records::load(self.env.store, &records::user_key(name))?
+            .ok_or_else(|| Error::Missing(format!("no user {name}")))
+    }
+
+    fn list_users(&self) -> Result<HttpResponse, Error> {
+        let mut users = Vec::new();
+        for key in self.env.store.keys("user/")? {
+            let name = key.trim_start_matches("user/");
+            let user: Option<UserRecord> = records::load(self.env.store, &key)?;
+            if let Some(user) = user {
+                users.push(self.user_json(name, &user)?);
+            }
+        }
+        Ok(HttpResponse::json(200, &json!({ "users": users })))
+    }
+
+    fn user_json(&self, name: &str, user: &UserRecord) -> Result<Value, Error> {
+        let lockout: Option<records::LockoutRecord> =
+            records::load(self.env.store, &records::lockout_key(name))?;
+        let locked_until = lockout
+            .and_then(|record| record.locked_until)
+            .filter(|until| *until > self.env.now);
+        Ok(json!({
+            "name": name,
+            "groups": user.groups,
+            "disabled": user.disabled,
+            "locked_until": locked_until,
+            "created_at": user.created_at,
+        }))
+    }
+
+    fn show_user(&self, name: &str) -> Result<HttpResponse, Error> {
+        let user = self.user(name)?;
+        Ok(HttpResponse::json(200, &self.user_json(name, &user)?))
+    }
+
+    fn create_user(&mut self) -> Result<HttpResponse, Error> {
+        let new: NewUser = self.body()?;
+        if !is_valid_account(&new.name) {
+            return Err(Error::bad_request(
+                "user name must be 1-64 of a-z 0-9 . _ - @, starting with a letter or digit",
+            ));
+        }
+        validate_groups(&new.groups)?;
+        let key = records::user_key(&new.name);
+        if self.env.store.get(&key)?.is_some() {
+            return Err(Error::Conflict(format!("user {} exists", new.name)));
+        }
+        let phc = password_hash(new.password.as_deref(), new.password_hash.as_deref())?
+            .ok_or_else(|| Error::bad_request("give password or password_hash"))?;
+        let user = UserRecord {
+            v: VERSION,
+            password: phc,
+            groups: new.groups,
+            disabled: false,
+            created_at: self.env.now,
+        };
+        records::save(self.env.store, &key, &user)?;
+        self.audit(format!("create user {} groups={:?}", new.name, user.groups));
+        Ok(HttpResponse::json(201, &self.user_json(&new.name, &user)?))
+    }
+
+    fn update_user(&mut self, name: &str) -> Result<HttpResponse, Error> {
+        let change: UserChange = self.body()?;
+        let mut user = self.user(name)?;
+        let mut changes = Vec::new();
+        if let Some(phc) = password_hash(change.password.as_deref(), change.password_hash.as_deref())? {
+            user.password = phc;
+            changes.push("password".to_string());
+        }
+        if let Some(groups) = change.groups {
+            validate_groups(&groups)?;
+            changes.push(format!("groups={groups:?}"));
+            user.groups = groups;
+        }
+        if let Some(disabled) = change.disabled {
+            user.disabled = disabled;
+            changes.push(format!("disabled={disabled}"));
+        }
+        records::save(self.env.store, &records::user_key(name), &user)?;
+        self.audit(format!("update user {name}: {}", changes.join(", ")));
+        Ok(HttpResponse::json(200, &self.user_json(name, &user)?))
+    }
+
+    /// Deletes the user, every API token they own and every refresh token
+    /// issued to them.
+    fn delete_user(&mut self, name: &str) -> Result<HttpResponse, Error> {
+        self.user(name)?;
+        let store = self.env.store;
+        let mut revoked = 0;
+        for key in store.keys("token/")? {
+            let token: Option<TokenRecord> = records::load(store, &key)?;
+            if token.is_some_and(|token| token.owner == name) {
+                store.delete(&key)?;
+                revoked += 1;
+            }
+        }
+        revoked += self.delete_refresh_where(|record| record.account == name)?;
+        store.delete(&records::lockout_key(name))?;
+        store.delete(&records::user_key(name))?;
+        self.audit(format!("delete user {name} and {revoked} tokens"));
+        Ok(HttpResponse::json(200, &json!({ "deleted": name, "revoked_tokens": revoked })))
+    }
+
+    fn unlock_user(&mut self, name: &str) -> Result<HttpResponse, Error> {
+        self.user(name)?;
+        self.env.store.delete(&records::lockout_key(name))?;
+        self.audit(format!("unlock user {name}"));
+        Ok(HttpResponse::json(200, &json!({ "unlocked": name })))
+    }
+
+    fn create_token(&mut self) -> Result<HttpResponse, Error> {
+        let new: NewToken = self.body()?;
+        if !is_valid_account(&new.owner) {
+            return Err(Error::bad_request(format!("invalid owner {:?}", new.owner)));
+        }
+        if new.name.is_empty() || new.name.len() > 64 || new.name.chars().any(char::is_control) {
+            return Err(Error::bad_request("token name must be 1-64 printable characters"));
+        }
+        let limits = new
+            .scopes
+            .iter()
+            .map(|limit| {
+                ScopeLimit::parse(limit)
+                    .map_err(|error| Error::bad_request(format!("scope limit: {error}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (default_ttl, max_ttl) = match new.kind {
+            CredentialKind::Job => (DEFAULT_JOB_TTL, MAX_JOB_TTL),
+            CredentialKind::Personal | CredentialKind::Deploy => (DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL),
+            CredentialKind::Password => {
+                return Err(Error::bad_request("kind must be personal, deploy or job"))
+            }
+        };
+        if new.kind == CredentialKind::Job && !is_single_repository(&limits) {
+            return Err(Error::bad_request(
+                "a job token needs exactly one scope limit naming one repository, e.g. repository:team/app:pull,push",
+            ));
+        }
+        let ttl = new.ttl_seconds.unwrap_or(default_ttl);
+        if ttl == 0 || ttl > max_ttl {
+            return Err(Error::bad_request(format!(
+                "ttl_seconds for a {} token must be between 1 and {max_ttl}",
+                new.kind.as_str()
+            )));
+        }
+        let prefix = TOKEN_PREFIXES
+            .iter()
+            .find(|(_, kind)| *kind == new.kind)
+            .map_or("sgp_", |(prefix, _)| prefix);
+        let token = secret::new_token(prefix)?;
+        let id = secret::digest_hex(&token);
+        let record = TokenRecord {
+            v: VERSION,
+            kind: new.kind,
+            owner: new.owner,
+            name: new.name,
+            limits: limits.iter().map(ToString::to_string).collect(),
+            expires_at: Some(self.env.now.saturating_add(ttl)),
+            created_at: self.env.now,
+            last_used: None,
+        };
+        records::save(self.env.store, &records::token_key(&id), &record)?;
+        self.audit(format!(
+            "create {} token {} for {} id={}",
+            record.kind.as_str(),
+            record.name,
+            record.owner,
+            &id[..12]
+        ));
+        let mut body = token_json(&id, &record);
+        body["secret"] = json!(token);
+        Ok(HttpResponse::json(201, &body))
+    }
+
+    fn list_tokens(&self) -> Result<HttpResponse, Error> {
+        let owner = query_value(&self.request.query, "owner");
+        let mut tokens = Vec::new();
+        for key in self.env.store.keys("token/")? {
+            let token: Option<TokenRecord> = records::load(self.env.store, &key)?;
+            if let Some(token) = token.filter(|t| owner.as_ref().is_none_or(|o| *o == t.owner)) {
+                tokens.push(token_json(key.trim_start_matches("token/"), &token));
+            }
+        }
+        Ok(HttpResponse::json(200, &json!({ "tokens": tokens })))
+    }
+
+    /// Revokes an API token by id (its digest, or a unique prefix of at
+    /// least 8 characters) and the refresh tokens issued through it.
+    fn revoke_token(&mut self, id: &str) -> Result<HttpResponse, Error> {
+        let key = self.resolve("token/", id)?;
+        let digest = key.trim_start_matches("token/").to_string();
+        self.env.store.delete(&key)?;
+        let refresh = self.delete_refresh_where(|record| record.via_token.as_deref() == Some(&digest))?;
+        self.audit(format!("revoke token id={} and {refresh} refresh tokens", &digest[..12]));
+        Ok(HttpResponse::json(200, &json!({ "revoked": digest, "revoked_refresh_tokens": refresh })))
+    }
+
+    fn list_refresh_tokens(&self) -> Result<HttpResponse, Error> {
+        let account = query_value(&self.request.query, "account");
+        let mut tokens = Vec::new();
+        for key in self.env.store.keys("refresh/")? {
+            let record: Option<RefreshRecord> = records::load(self.env.store, &key)?;
+            if let Some(record) = record.filter(|r| account.as_ref().is_none_or(|a| *a == r.account)) {
+                tokens.push(json!({
+                    "id": key.trim_start_matches("refresh/"),
+                    "account": record.account,
+                    "service": record.service,
+                    "kind": record.kind,
+                    "created_at": record.created_at,
+                    "expires_at": record.expires_at,
+                }));
+            }
+        }
+        Ok(HttpResponse::json(200, &json!({ "refresh_tokens": tokens })))
+    }
+
+    fn revoke_refresh_token(&mut self, id: &str) -> Result<HttpResponse, Error> {
+        let key = self.resolve("refresh/", id)?;
+        self.env.store.delete(&key)?;
+        let id = key.trim_start_matches("refresh/");
+        self.audit(format!("revoke refresh token id={}", &id[..id.len().min(12)]));
+        Ok(HttpResponse::json(200, &json!({ "revoked": 1 })))
+    }
+
+    /// Revokes one refresh token given its secret, or all of an account's.
+    fn revoke_refresh_tokens(&mut self) -> Result<HttpResponse, Error> {
+        let revoke: RevokeRefresh = self.body()?;
+        let revoked = match (revoke.token, revoke.account) {
+            (Some(token), None) => {
+                let key = records::refresh_key(&secret::digest_hex(&token));
+                if self.env.store.get(&key)?.is_none() {
+                    return Err(Error::Missing("no such refresh token".to_string()));
+                }
+                self.env.store.delete(&key)?;
+                1
+            }
+            (None, Some(account)) => self.delete_refresh_where(|record| record.account == account)?,
+            _ => return Err(Error::bad_request("give exactly one of token or account")),
+        };
+        self.audit(format!("revoke {revoked} refresh tokens"));
+        Ok(HttpResponse::json(200, &json!({ "revoked": revoked })))
+    }
+
+    fn delete_refresh_where(&self, matches: impl Fn(&RefreshRecord) -> bool) -> Result<usize, Error> {
+        let store = self.env.store;
+        let mut deleted = 0;
+        for key in store.keys("refresh/")? {
+            let record: Option<RefreshRecord> = records::load(store, &key)?;
+            if record.is_some_and(|record| matches(&record)) {
+                store.delete(&key)?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// The full key under `prefix` whose id starts with `id`; at least 8
+    /// hex characters, and unambiguous.
+    fn resolve(&self, prefix: &str, id: &str) -> Result<String, Error> {
+        if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::bad_request("an id is at least 8 hex characters"));
+        }
+        let wanted = format!("{prefix}{}", id.to_ascii_lowercase());
+        let mut found = self
+            .env
+            .store
+            .keys(prefix)?
+            .into_iter()
+            .filter(|key| key.starts_with(&wanted));
+        match (found.next(), found.next()) {
+            (Some(key), None) => Ok(key),
+            (None, _) => Err(Error::Missing(format!("no token with id {id}"))),
+            (Some(_), Some(_)) => Err(Error::bad_request(format!("id {id} is ambiguous"))),
+        }
+    }
+
+    /// The policy decision for a hypothetical caller, with the rules that
+    /// matched. A known account's stored groups are added to `groups`.
+    fn explain(&self) -> Result<HttpResponse, Error> {
+        let request: ExplainRequest = self.body()?;
+        let scopes = parse_scopes(request.scopes.iter().map(String::as_str))
+            .map_err(|error| Error::bad_request(error.to_string()))?;
+        let limits = request
+            .limits
+            .iter()
+            .map(|limit| ScopeLimit::parse(limit).map_err(|e| Error::bad_request(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut groups = request.groups;
+        if let Some(account) = request.account.as_deref().filter(|a| is_valid_account(a)) {
+            let user: Option<UserRecord> = records::load(self.env.store, &records::user_key(account))?;
+            groups.extend(user.map(|user| user.groups).unwrap_or_default());
+        }
+        let kind = match (&request.account, request.kind) {
+            (Some(_), None) => Some(CredentialKind::Password),
+            (_, kind) => kind,
+        };
+        let caller = Caller {
+            account: request.account.as_deref(),
+            groups: &groups,
+            kind,
+        };
+        let policy = grant::policy()?;
+        let limits = (!limits.is_empty()).then_some(limits.as_slice());
+        let granted = policy.evaluate(&caller, &scopes, limits);
+        let explanation = policy.explain(&caller, &scopes, limits);
+        Ok(HttpResponse::json(
+            200,
+            &json!({
+                "granted": granted.scope_string(),
+                "access": granted.access,
+                "explanation": explanation,
+            }),
+        ))
+    }
+}
+
+fn token_json(id: &str, token: &TokenRecord) -> Value {
+    json!({
+        "id": id,
+        "kind": token.kind,
+        "owner": token.owner,
+        "name": token.name,
+        "scopes": token.limits,
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "last_used": token.last_used,
+    })
+}
+
+fn password_hash(password: Option<&str>, phc: Option<&str>) -> Result<Option<String>, Error> {
+    match (password, phc) {
+        (Some(_), Some(_)) => Err(Error::bad_request("give password or password_hash, not both")),
+        (Some(password), None) if password.chars().count() < MIN_PASSWORD_LEN => Err(Error::bad_request(
+            format!("password must be at least {MIN_PASSWORD_LEN} characters"),
+        )),
+        (Some(password), None) => password::hash(password).map(Some),
+        (None, Some(phc)) if password::is_valid_phc(phc) => Ok(Some(phc.to_string())),
+        (None, Some(_)) => Err(Error::bad_request("password_hash must be an argon2 PHC string")),
+        (None, None) => Ok(None),
+    }
+}
+
+fn validate_groups(groups: &[String]) -> Result<(), Error> {
+    match groups.iter().find(|group| !is_valid_account(group)) {
+        Some(group) => Err(Error::bad_request(format!(
+            "invalid group name {group:?}: use a-z 0-9 . _ - @"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Whether `limits` is one limit on one literal repository (no pattern).
+fn is_single_repository(limits: &[ScopeLimit]) -> bool {
+    match limits {
+        [limit] => {
+            let text = limit.to_string();
+            let mut parts = text.splitn(2, ':');
+            parts.next() == Some("repository")
+                && parts
+                    .next()
+                    .and_then(|rest| rest.rsplit_once(':'))
+                    .is_some_and(|(name, _)| !name.contains('*') && !name.contains('{'))
+        }
+        _ => false,
+    }
+}
+
+fn query_value(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}

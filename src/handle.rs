@@ -1,0 +1,227 @@
+//! Routing, and the token flow that runs the stages in order:
+//! parse request -> authenticate -> evaluate policy -> sign -> respond.
+
+use serde_json::json;
+
+use crate::authenticate::{self, Authenticated, Lockout, Offered, PasswordSettings};
+use crate::config::{Config, Variables};
+use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::log::RequestLog;
+use crate::request::{self, GrantRequest, TokenRequest};
+use crate::respond::{self, Flow, Issued};
+use crate::sign::TokenClaims;
+use crate::store::Store;
+use crate::{admin, grant, refresh, Error};
+
+/// What one request may use: the store, the variables, and the time.
+pub struct Env<'a> {
+    pub store: &'a dyn Store,
+    pub variables: &'a dyn Variables,
+    /// Unix seconds, read once per request by the entry point.
+    pub now: u64,
+    pub request_id: String,
+}
+
+/// The response and the log line of one request.
+pub struct Handled {
+    pub response: HttpResponse,
+    pub log: RequestLog,
+}
+
+/// Answers one request. Never panics on client input; every error becomes
+/// a response through [`respond::error_response`].
+pub fn handle(request: &HttpRequest, env: &Env<'_>) -> Handled {
+    let mut log = RequestLog {
+        request_id: env.request_id.clone(),
+        method: request.method.as_str(),
+        path: request.path.clone(),
+        ..RequestLog::default()
+    };
+    let flow = match request.method {
+        Method::Post if is_token_path(&request.path) => Flow::OAuth,
+        _ => Flow::Docker,
+    };
+    let config = Config::from_variables(env.variables);
+    let realm = config.as_ref().map_or("scopegate", |c| c.realm.as_str());
+    let result = config.as_ref().map_err(clone_error).and_then(|config| {
+        route(request, env, config, flow, &mut log)
+    });
+    let response = match result {
+        Ok(response) => {
+            log.outcome = "ok";
+            response
+        }
+        Err(error) => {
+            log.outcome = error.outcome();
+            log.detail = Some(error.detail());
+            respond::error_response(&error, flow, realm, &env.request_id)
+        }
+    };
+    log.status = response.status;
+    Handled { response, log }
+}
+
+fn clone_error(error: &Error) -> Error {
+    Error::unavailable(error.detail())
+}
+
+fn is_token_path(path: &str) -> bool {
+    matches!(path, "/token" | "/jwt/auth" | "/auth")
+}
+
+fn route(
+    request: &HttpRequest,
+    env: &Env<'_>,
+    config: &Config,
+    flow: Flow,
+    log: &mut RequestLog,
+) -> Result<HttpResponse, Error> {
+    match (request.method, request.path.as_str()) {
+        (Method::Get, path) if is_token_path(path) => {
+            token(request::parse_get(request)?, request, env, config, flow, log)
+        }
+        (Method::Post, path) if is_token_path(path) => {
+            token(request::parse_post(request)?, request, env, config, flow, log)
+        }
+        (Method::Get, "/.well-known/jwks.json") => jwks(config),
+        (Method::Get, "/healthz") => Ok(healthz(env, config)),
+        (_, path) if path.starts_with("/admin/") => admin::handle(request, env, config, log),
+        (_, path) if is_token_path(path) || path == "/.well-known/jwks.json" || path == "/healthz" => {
+            Err(Error::MethodNotAllowed)
+        }
+        _ => Err(Error::NotFound),
+    }
+}
+
+fn token(
+    token_request: TokenRequest,
+    request: &HttpRequest,
+    env: &Env<'_>,
+    config: &Config,
+    flow: Flow,
+    log: &mut RequestLog,
+) -> Result<HttpResponse, Error> {
+    log.service = Some(token_request.service.clone());
+    log.client_id = token_request.client_id.clone();
+    log.requested = token_request.scopes.iter().map(ToString::to_string).collect();
+    if !config.is_known_service(&token_request.service) {
+        return Err(Error::bad_request(format!(
+            "unknown service {}",
+            request::shorten(&token_request.service)
+        )));
+    }
+    let caller = authenticate(&token_request, request, env, config)?;
+    log.account = caller.account().map(str::to_string);
+    log.auth_type = Some(caller.auth_type());
+
+    let policy = grant::policy()?;
+    let granted = grant::grant(policy, &caller, &token_request.scopes);
+    log.granted = Some(granted.scope_string());
+
+    let signer = config.signer()?;
+    let claims = TokenClaims::new(
+        &caller,
+        &granted,
+        &config.issuer,
+        &token_request.service,
+        env.now,
+        config.token_ttl,
+    )?;
+    let token = signer.sign(&claims)?;
+
+    let wants_refresh = match token_request.grant {
+        GrantRequest::Docker { offline } => offline,
+        GrantRequest::Password { offline, .. } => offline,
+        GrantRequest::Refresh { .. } => false,
+    };
+    let refresh_token = match (wants_refresh, caller.account()) {
+        (true, Some(_)) => Some(refresh::issue(
+            env.store,
+            &caller,
+            &token_request.service,
+            env.now,
+            config.refresh_ttl,
+        )?),
+        _ => None,
+    };
+    Ok(respond::token_response(
+        flow,
+        &Issued {
+            token: &token,
+            grant: &granted,
+            expires_in: config.token_ttl,
+            issued_at: env.now,
+            refresh_token: refresh_token.as_deref(),
+        },
+    ))
+}
+
+fn authenticate(
+    token_request: &TokenRequest,
+    request: &HttpRequest,
+    env: &Env<'_>,
+    config: &Config,
+) -> Result<Authenticated, Error> {
+    let settings = PasswordSettings {
+        lockout: Lockout {
+            threshold: config.lockout_threshold,
+            seconds: config.lockout_seconds,
+        },
+        cache_key: config.password_cache_key(),
+        cache_seconds: config.token_ttl,
+    };
+    match &token_request.grant {
+        GrantRequest::Docker { .. } => authenticate::authenticate(
+            Offered::from_header(request.header("authorization"))?,
+            env.store,
+            &settings,
+            env.now,
+        ),
+        GrantRequest::Password {
+            username, password, ..
+        } => authenticate::authenticate_secret(username, password, env.store, &settings, env.now),
+        GrantRequest::Refresh { refresh_token } => authenticate::authenticate_refresh(
+            refresh_token,
+            &token_request.service,
+            env.store,
+            env.now,
+        ),
+    }
+}
+
+/// `GET /.well-known/jwks.json`: the current key, and the previous one
+/// during a rotation, with the same `kid` the tokens carry.
+fn jwks(config: &Config) -> Result<HttpResponse, Error> {
+    let mut keys = vec![config.signer()?.public_key().jwk()];
+    if let Some(previous) = config.previous_public_key()? {
+        keys.push(previous.jwk());
+    }
+    Ok(HttpResponse::json(200, &json!({ "keys": keys }))
+        .with_header("cache-control", "public, max-age=300".to_string()))
+}
+
+/// `GET /healthz`: whether the signing key, the store and the compiled
+/// policy are usable. Says why not, never with a secret.
+fn healthz(env: &Env<'_>, config: &Config) -> HttpResponse {
+    let key = config.signer().map(|_| ()).map_err(|error| error.to_string());
+    let store = env
+        .store
+        .get("healthz")
+        .map(|_| ())
+        .map_err(|error| error.to_string());
+    let policy = grant::policy().map(|_| ()).map_err(|error| error.detail());
+    let state = |result: &Result<(), String>| match result {
+        Ok(()) => "ok".to_string(),
+        Err(reason) => reason.clone(),
+    };
+    let is_healthy = key.is_ok() && store.is_ok() && policy.is_ok();
+    HttpResponse::json(
+        if is_healthy { 200 } else { 503 },
+        &json!({
+            "status": if is_healthy { "ok" } else { "unavailable" },
+            "signing_key": state(&key),
+            "store": state(&store),
+            "policy": state(&policy),
+        }),
+    )
+}

@@ -1,0 +1,98 @@
+//! The HTTP request and response as the core sees them, independent of Spin.
+
+/// The request methods scopegate distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Other,
+}
+
+impl Method {
+    /// The method as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Head => "HEAD",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+            Self::Other => "OTHER",
+        }
+    }
+}
+
+/// An incoming request whose body has already been read within the
+/// route's limit ([`body_limit`]).
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: Method,
+    /// The path without the query, e.g. `/token`.
+    pub path: String,
+    /// The raw query string without `?`, possibly empty.
+    pub query: String,
+    /// Header names in lowercase.
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    /// The first value of header `name` (lowercase), if it is valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+    }
+}
+
+/// The largest body a route accepts. The entry point stops reading past
+/// it, whatever `Content-Length` says or when there is none (chunked).
+pub fn body_limit(path: &str) -> usize {
+    if path.starts_with("/admin/") {
+        64 * 1024
+    } else {
+        16 * 1024
+    }
+}
+
+/// A response ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A JSON response with `Cache-Control: no-store` (tokens must not be cached).
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self {
+            status,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("cache-control".into(), "no-store".into()),
+            ],
+            body: value.to_string().into_bytes(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: String) -> Self {
+        self.headers.push((name.to_string(), value));
+        self
+    }
+
+    /// The value of header `name`, for tests.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
