@@ -1,0 +1,332 @@
+//! Shared pieces of the integration tests: a running component in the test
+//! host, a raw HTTP/1.1 client (so tests control chunked bodies and see
+//! exactly what goes over the wire), and an independent token verifier.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use jwt_simple::prelude::*;
+use scopegate_testhost::{build_component, HostOptions, TestHost};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+pub const SERVICE: &str = "registry.test";
+pub const ISSUER: &str = "scopegate-test";
+pub const DEV_KEY: &str = include_str!("../../dev/signing-key.pem");
+pub const DEV_CERT: &str = include_str!("../../dev/signing-cert.pem");
+pub const ADMIN_SECRET: &str = "test-admin-secret";
+
+/// The variables every test host starts with.
+pub fn variables() -> BTreeMap<String, String> {
+    [
+        ("signing_key", DEV_KEY),
+        ("signing_cert", DEV_CERT),
+        ("issuer", ISSUER),
+        ("services", SERVICE),
+        ("realm", "http://127.0.0.1/token"),
+        ("token_ttl", "300"),
+        ("lockout_threshold", "3"),
+        ("lockout_seconds", "600"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([(
+        "admin_token_sha256".to_string(),
+        scopegate::secret::digest_hex(ADMIN_SECRET),
+    )])
+    .collect()
+}
+
+/// A user record as the store keeps it.
+pub fn user_record(password: &str, groups: &[&str]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "v": 1,
+        "password": scopegate::password::hash(password).unwrap(),
+        "groups": groups,
+    }))
+    .unwrap()
+}
+
+/// Starts the built component with `variables` and a store seeded with `kv`.
+pub fn start(variables: BTreeMap<String, String>, kv: BTreeMap<String, Vec<u8>>) -> TestHost {
+    TestHost::start(HostOptions {
+        variables,
+        kv,
+        ..HostOptions::new(build_component().expect("component builds"))
+    })
+    .expect("test host starts")
+}
+
+/// The users most tests need: `alice` in group `team`, `bob` in no group,
+/// `admin` in group `admins`.
+pub fn seeded_users() -> BTreeMap<String, Vec<u8>> {
+    [
+        ("user/alice", user_record("alice-password", &["team"])),
+        ("user/bob", user_record("bob-password", &[])),
+        ("user/admin", user_record("admin-password", &["admins"])),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// One HTTP response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!("not JSON ({error}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// How to send a request body.
+pub enum Body<'a> {
+    None,
+    Sized(&'a [u8]),
+    Chunked(&'a [u8]),
+}
+
+/// Sends one request over a fresh connection and reads the whole reply.
+pub fn send(host: &TestHost, method: &str, target: &str, headers: &[(&str, &str)], body: Body<'_>) -> Reply {
+    let mut stream = TcpStream::connect(host.addr()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", host.addr());
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    match body {
+        Body::None => {}
+        Body::Sized(bytes) => head.push_str(&format!("Content-Length: {}\r\n", bytes.len())),
+        Body::Chunked(_) => head.push_str("Transfer-Encoding: chunked\r\n"),
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    match body {
+        Body::None => {}
+        Body::Sized(bytes) => stream.write_all(bytes).unwrap(),
+        Body::Chunked(bytes) => {
+            for chunk in bytes.chunks(1000) {
+                // The server may answer (413) and close before all is sent.
+                if stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).is_err()
+                    || stream.write_all(chunk).is_err()
+                    || stream.write_all(b"\r\n").is_err()
+                {
+                    break;
+                }
+            }
+            let _ = stream.write_all(b"0\r\n\r\n");
+        }
+    }
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse_reply(&raw)
+}
+
+fn parse_reply(raw: &[u8]) -> Reply {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP head in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+        body = dechunk(&body);
+    }
+    Reply { status, headers, body }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(end) = data.windows(2).position(|w| w == b"\r\n") else { break };
+        let size_text = String::from_utf8_lossy(&data[..end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[end + 2..end + 2 + size]);
+        data = &data[end + 2 + size + 2..];
+    }
+    out
+}
+
+/// `GET target` with optional Basic credentials.
+pub fn get(host: &TestHost, target: &str, basic: Option<(&str, &str)>) -> Reply {
+    let authorization = basic.map(|(user, password)| format!("Basic {}", STANDARD.encode(format!("{user}:{password}"))));
+    let headers: Vec<(&str, &str)> = authorization.iter().map(|value| ("Authorization", value.as_str())).collect();
+    send(host, "GET", target, &headers, Body::None)
+}
+
+/// `POST target` with a form body.
+pub fn post_form(host: &TestHost, target: &str, form: &[(&str, &str)]) -> Reply {
+    let body = form_body(form);
+    send(
+        host,
+        "POST",
+        target,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Body::Sized(body.as_bytes()),
+    )
+}
+
+pub fn form_body(form: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish()
+}
+
+/// `/token?service=SERVICE&scope=..` for each scope.
+pub fn token_path(scopes: &[&str]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("service", SERVICE);
+    for scope in scopes {
+        query.append_pair("scope", scope);
+    }
+    format!("/token?{}", query.finish())
+}
+
+/// Claims of a verified token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Access {
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    pub name: String,
+    pub actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegistryClaims {
+    pub access: Vec<Access>,
+    pub auth_type: String,
+}
+
+/// Verifies `token` independently of the code that signed it: the header
+/// must carry `alg` ES256, `typ` JWT, `x5c` with the development
+/// certificate and a `kid` equal to the RFC 7638 thumbprint computed here;
+/// the signature must verify (with jwt-simple) against the public key in
+/// `x5c` and against the JWKS entry with that `kid`; and `iss`, `aud`
+/// (a JSON string), `exp`, `nbf`, `iat`, `jti` must be right.
+pub fn verify(host: &TestHost, token: &str) -> (serde_json::Value, JWTClaims<RegistryClaims>) {
+    let mut parts = token.split('.');
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap();
+    let payload: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap();
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(header["typ"], "JWT");
+
+    // x5c: exactly the development certificate, standard base64 DER.
+    let x5c = header["x5c"].as_array().expect("x5c array");
+    let cert_der = STANDARD.decode(x5c[0].as_str().unwrap()).unwrap();
+    assert_eq!(cert_der, pem_der(DEV_CERT), "x5c[0] is the signing certificate");
+    let spki = spki_from_certificate(&cert_der);
+    let key_from_cert = ES256PublicKey::from_der(&spki).unwrap();
+
+    // kid: the RFC 7638 thumbprint, recomputed here from the JWKS x and y.
+    let jwks = get(host, "/.well-known/jwks.json", None).json();
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| key["kid"] == header["kid"])
+        .expect("the token's kid is in the JWKS")
+        .clone();
+    let canonical = format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+        jwk["x"].as_str().unwrap(),
+        jwk["y"].as_str().unwrap()
+    );
+    let thumbprint = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
+    assert_eq!(header["kid"], thumbprint.as_str());
+    let mut point = vec![4u8];
+    point.extend(URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap());
+    point.extend(URL_SAFE_NO_PAD.decode(jwk["y"].as_str().unwrap()).unwrap());
+    let key_from_jwks = ES256PublicKey::from_bytes(&point).unwrap();
+
+    let options = VerificationOptions {
+        allowed_issuers: Some(HashSet::from_strings(&[ISSUER])),
+        allowed_audiences: Some(HashSet::from_strings(&[SERVICE])),
+        time_tolerance: Some(jwt_simple::prelude::Duration::from_secs(0)),
+        ..Default::default()
+    };
+    let claims = key_from_cert
+        .verify_token::<RegistryClaims>(token, Some(options.clone()))
+        .expect("signature verifies against the x5c certificate");
+    key_from_jwks
+        .verify_token::<RegistryClaims>(token, Some(options))
+        .expect("signature verifies against the JWKS key");
+
+    // distribution 2.8 needs `aud` as a JSON string, and exp/nbf/iat numbers.
+    assert!(payload["aud"].is_string(), "aud must be a string: {payload}");
+    let iat = payload["iat"].as_u64().unwrap();
+    assert_eq!(payload["exp"].as_u64().unwrap(), iat + 300);
+    assert!(payload["nbf"].as_u64().unwrap() <= iat);
+    assert_eq!(payload["jti"].as_str().unwrap().len(), 32, "jti is 128 bits of hex");
+    (payload, claims)
+}
+
+/// The DER of the first PEM block.
+pub fn pem_der(pem: &str) -> Vec<u8> {
+    let body: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    STANDARD.decode(body).unwrap()
+}
+
+/// The SubjectPublicKeyInfo DER inside an X.509 certificate, read with
+/// x509-cert (an implementation independent of the signer).
+pub fn spki_from_certificate(der: &[u8]) -> Vec<u8> {
+    use x509_cert::der::{Decode, Encode};
+    let certificate = x509_cert::Certificate::from_der(der).unwrap();
+    certificate.tbs_certificate.subject_public_key_info.to_der().unwrap()
+}
+
+/// The `access` claim as (type, name, sorted actions) triples.
+pub fn access_of(claims: &JWTClaims<RegistryClaims>) -> Vec<(String, String, Vec<String>)> {
+    let mut access: Vec<_> = claims
+        .custom
+        .access
+        .iter()
+        .map(|entry| {
+            let mut actions = entry.actions.clone();
+            actions.sort();
+            (entry.resource_type.clone(), entry.name.clone(), actions)
+        })
+        .collect();
+    access.sort();
+    access
+}
+
+/// Shorthand for an expected access entry.
+pub fn entry(resource_type: &str, name: &str, actions: &[&str]) -> (String, String, Vec<String>) {
+    let mut actions: Vec<String> = actions.iter().map(|a| a.to_string()).collect();
+    actions.sort();
+    (resource_type.to_string(), name.to_string(), actions)
+}

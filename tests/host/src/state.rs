@@ -1,0 +1,219 @@
+//! State shared by all instances of one host, and the per-request store data.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{
+    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
+
+/// Lock a mutex, ignoring poisoning (a panicking test must not hide the state).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Counters of key-value calls made by the component.
+#[derive(Default)]
+pub(crate) struct KvCounters {
+    pub gets: AtomicU64,
+    pub sets: AtomicU64,
+    pub deletes: AtomicU64,
+    pub exists: AtomicU64,
+    pub get_keys: AtomicU64,
+}
+
+/// Everything the instances of one host share.
+pub(crate) struct Shared {
+    /// The `default` key-value store.
+    pub kv: Mutex<BTreeMap<String, Vec<u8>>>,
+    pub stats: KvCounters,
+    /// Serialises delayed `set`s, like Spin's single SQLite connection.
+    pub disk: tokio::sync::Mutex<()>,
+    pub set_delay: Duration,
+    pub variables: BTreeMap<String, String>,
+    /// Component stdout and stderr, whole lines, in the order written.
+    pub logs: Mutex<Vec<u8>>,
+    pub capture_logs: bool,
+    pub echo_logs: bool,
+}
+
+impl Shared {
+    fn write_log(&self, bytes: &[u8]) {
+        if self.capture_logs {
+            lock(&self.logs).extend_from_slice(bytes);
+        }
+        if self.echo_logs {
+            let _ = std::io::stderr().lock().write_all(bytes);
+        }
+    }
+}
+
+/// The data of one request's `Store`: a fresh WASI context and resource table.
+pub(crate) struct RequestState {
+    pub table: ResourceTable,
+    pub wasi: WasiCtx,
+    pub http: WasiHttpCtx,
+    pub hooks: SpinHooks,
+    pub shared: Arc<Shared>,
+}
+
+impl RequestState {
+    pub(crate) fn new(shared: &Arc<Shared>) -> Self {
+        // Like Spin: no arguments, no environment, no preopened directories,
+        // stdin empty, stdout and stderr captured.
+        let wasi = WasiCtx::builder()
+            .stdout(LogSink::new(shared))
+            .stderr(LogSink::new(shared))
+            .build();
+        RequestState {
+            table: ResourceTable::new(),
+            wasi,
+            http: WasiHttpCtx::new(),
+            hooks: SpinHooks,
+            shared: shared.clone(),
+        }
+    }
+}
+
+impl WasiView for RequestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for RequestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+type ResponseFuture = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
+
+/// `wasi:http` hooks: outgoing requests are refused with `HTTP-request-denied`,
+/// which is what Spin does for a component without `allowed_outbound_hosts`.
+pub(crate) struct SpinHooks;
+
+impl WasiHttpHooks for SpinHooks {
+    fn send_request(
+        &mut self,
+        _request: hyper::Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        _fut: ResponseFuture,
+    ) -> Box<
+        dyn Future<Output = wasmtime_wasi_http::Result<(hyper::Response<WasiBody>, ResponseFuture)>>
+            + Send,
+    > {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+/// Guest stdout/stderr. Bytes are buffered per instance and handed on whole
+/// lines at a time, so lines of concurrent requests never interleave; a
+/// trailing partial line is handed on when the instance goes away.
+#[derive(Clone)]
+pub(crate) struct LogSink(Arc<LineBuffer>);
+
+pub(crate) struct LineBuffer {
+    pending: Mutex<Vec<u8>>,
+    shared: Arc<Shared>,
+}
+
+impl LogSink {
+    fn new(shared: &Arc<Shared>) -> Self {
+        LogSink(Arc::new(LineBuffer {
+            pending: Mutex::new(Vec::new()),
+            shared: shared.clone(),
+        }))
+    }
+
+    fn write_all(&self, bytes: &[u8]) {
+        let mut pending = lock(&self.0.pending);
+        pending.extend_from_slice(bytes);
+        if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
+            let lines: Vec<u8> = pending.drain(..=end).collect();
+            self.0.shared.write_log(&lines);
+        }
+    }
+}
+
+impl Drop for LineBuffer {
+    fn drop(&mut self) {
+        let pending = lock(&self.pending);
+        if !pending.is_empty() {
+            self.shared.write_log(&pending);
+        }
+    }
+}
+
+impl IsTerminal for LogSink {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for LogSink {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl OutputStream for LogSink {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.write_all(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(1024 * 1024)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for LogSink {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for LogSink {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.write_all(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,142 @@
+//! Keeps the README's quick start true: its `spin up` line, run the way Spin
+//! runs it (variables from the runtime config's static provider, the store
+//! seeded with `--key-value`), must answer its `curl` line with a token; and
+//! `spin.toml` must declare exactly the variables the component reads.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+
+fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn readme_line(prefix: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|line| line.starts_with(prefix))
+        .unwrap_or_else(|| panic!("README has no line starting with {prefix:?}"));
+    shlex::split(line).expect("the README line is valid shell")
+}
+
+fn flag_values<'a>(words: &'a [String], flag: &str) -> Vec<&'a str> {
+    words
+        .windows(2)
+        .filter(|pair| pair[0] == flag)
+        .map(|pair| pair[1].as_str())
+        .collect()
+}
+
+fn static_variables(runtime_config: &str) -> BTreeMap<String, String> {
+    let config: toml::Table = std::fs::read_to_string(root().join(runtime_config))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let providers = config["variables_provider"].as_array().unwrap();
+    let provider = providers
+        .iter()
+        .find(|p| p["type"].as_str() == Some("static"))
+        .expect("a static variables provider");
+    provider["values"]
+        .as_table()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn quick_start_commands_work() {
+    let run = readme_line("spin up ");
+    assert!(run.contains(&"--build".to_string()));
+    let runtime_config = flag_values(&run, "--runtime-config-file");
+    assert_eq!(runtime_config.len(), 1);
+    let variables = static_variables(runtime_config[0]);
+    let kv: BTreeMap<String, Vec<u8>> = flag_values(&run, "--key-value")
+        .into_iter()
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap();
+            (key.to_string(), value.as_bytes().to_vec())
+        })
+        .collect();
+    let host = start(variables, kv);
+
+    let curl = readme_line("curl -u dev:");
+    let credentials = flag_values(&curl, "-u")[0];
+    let (user, password) = credentials.split_once(':').unwrap();
+    let url = curl.last().unwrap();
+    let target = url.strip_prefix("http://127.0.0.1:3000").expect("README talks to spin's default address");
+    let reply = get(&host, target, Some((user, password)));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let token = reply.json()["token"].as_str().unwrap().to_string();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            token.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], user);
+    assert!(
+        !claims["access"].as_array().unwrap().is_empty(),
+        "the quick start's user gets what it asks for: {claims}"
+    );
+}
+
+#[test]
+fn manifest_declares_every_variable_the_component_reads() {
+    let manifest: toml::Table = std::fs::read_to_string(root().join("spin.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let declared: Vec<&String> = manifest["variables"].as_table().unwrap().keys().collect();
+    let component = &manifest["component"]["scopegate"];
+    let passed: Vec<&String> = component["variables"].as_table().unwrap().keys().collect();
+    assert_eq!(declared, passed, "every application variable reaches the component");
+    for name in variables_read_by_the_component() {
+        assert!(declared.contains(&&name), "spin.toml does not declare {name}");
+    }
+    for name in static_variables("dev/runtime-config.toml").keys() {
+        assert!(declared.contains(&name), "dev config sets undeclared {name}");
+    }
+    let source = component["source"].as_str().unwrap();
+    assert_eq!(source, "target/wasm32-wasip2/release/scopegate.wasm");
+    assert_eq!(
+        component["build"]["command"].as_str().unwrap(),
+        "cargo build --target wasm32-wasip2 --release -p scopegate"
+    );
+    assert_eq!(component["allowed_outbound_hosts"].as_array().unwrap().len(), 0);
+    let routes: Vec<&str> = manifest["trigger"]["http"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["route"].as_str().unwrap())
+        .collect();
+    for route in ["/token", "/jwt/auth", "/auth", "/.well-known/jwks.json", "/healthz", "/admin/..."] {
+        assert!(routes.contains(&route), "spin.toml routes {route}");
+    }
+}
+
+/// Every variable name `Config::from_variables` asks for.
+fn variables_read_by_the_component() -> Vec<String> {
+    struct Recording(std::cell::RefCell<Vec<String>>);
+    impl scopegate::config::Variables for Recording {
+        fn variable(&self, name: &str) -> Result<Option<String>, String> {
+            self.0.borrow_mut().push(name.to_string());
+            Ok(match name {
+                "issuer" | "services" => Some("x".to_string()),
+                _ => None,
+            })
+        }
+    }
+    let recording = Recording(Default::default());
+    scopegate::config::Config::from_variables(&recording).unwrap();
+    let names = recording.0.into_inner();
+    assert!(names.len() >= 11, "{names:?}");
+    names
+}
