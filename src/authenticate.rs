@@ -203,6 +203,10 @@ fn authenticate_password(
         password::waste_equal_work(password);
         return Err(Error::Unauthorized("unknown user"));
     };
+    if user.disabled {
+        password::waste_equal_work(password);
+        return Err(Error::Unauthorized("account disabled"));
+    }
     let marker = settings
         .cache_key
         .map(|key| password::cache_marker_key(&key, username, password, &user.password));
@@ -218,9 +222,6 @@ fn authenticate_password(
         if let Some(marker) = &marker {
             password::remember(store, marker, now.saturating_add(settings.cache_seconds))?;
         }
-    }
-    if user.disabled {
-        return Err(Error::Unauthorized("account disabled"));
     }
     if failures.is_some() {
         store.delete(&lockout_key)?;
@@ -379,6 +380,16 @@ pub fn is_valid_account(name: &str) -> bool {
             .next()
             .is_some_and(|first| first.is_ascii_lowercase() || first.is_ascii_digit())
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-@".contains(&b))
+}
+
+/// Constructors for other modules' unit tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::Authenticated;
+
+    pub fn anonymous() -> Authenticated {
+        Authenticated::anonymous()
+    }
 }
 
 #[cfg(test)]

@@ -132,8 +132,8 @@ impl Config {
         self.services.iter().any(|known| known == service)
     }
 
-    /// Parses the signing key and certificate (about 0.3 ms in wasm: only
-    /// routes that sign or publish keys call it).
+    /// Parses the signing key and certificate (no curve arithmetic: see
+    /// [`Signer`]); only routes that sign or publish keys call it.
     pub fn signer(&self) -> Result<Signer, KeyError> {
         let key = self
             .signing_key

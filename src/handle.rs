@@ -203,7 +203,11 @@ fn jwks(config: &Config) -> Result<HttpResponse, Error> {
 /// `GET /healthz`: whether the signing key, the store and the compiled
 /// policy are usable. Says why not, never with a secret.
 fn healthz(env: &Env<'_>, config: &Config) -> HttpResponse {
-    let key = config.signer().map(|_| ()).map_err(|error| error.to_string());
+    let key = match config.signer() {
+        Ok(signer) if signer.is_pair() => Ok(()),
+        Ok(_) => Err("signing_cert does not certify signing_key".to_string()),
+        Err(error) => Err(error.to_string()),
+    };
     let store = env
         .store
         .get("healthz")

@@ -9,9 +9,11 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use p256::ecdsa::signature::Signer as _;
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
-use p256::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use ecdsa::hazmat::{bits2field, SignPrimitive};
+use p256::ecdsa::VerifyingKey;
+use p256::pkcs8::der::Decode as _;
+use p256::pkcs8::{DecodePublicKey, ObjectIdentifier, PrivateKeyInfo};
+use p256::{NistP256, NonZeroScalar};
 use scopegate_policy::Grant;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -30,6 +32,17 @@ const RESERVED_CLAIMS: &[&str] = &[
     "jti",
     "access",
     "auth_type",
+];
+
+/// id-ecPublicKey (RFC 5480).
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+/// secp256r1 (P-256).
+const P256_CURVE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+/// The DER prefix of a P-256 SubjectPublicKeyInfo with an uncompressed point:
+/// SEQUENCE, AlgorithmIdentifier(id-ecPublicKey, secp256r1), BIT STRING 0x04.
+const P256_SPKI_PREFIX: [u8; 27] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+    0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
 ];
 
 /// Why a key or certificate could not be used. Shown in the log and in
@@ -101,8 +114,13 @@ fn coordinates(key: &VerifyingKey) -> (String, String) {
 }
 
 /// The signing key with its certificate chain. Its `Debug` never shows the key.
+///
+/// Loading costs no elliptic-curve arithmetic: the public key comes from the
+/// certificate, so each token costs exactly one scalar multiplication (the
+/// signature's). [`Signer::is_pair`] checks that key and certificate belong
+/// together; `/healthz` and `scopegate keygen` call it.
 pub struct Signer {
-    key: SigningKey,
+    secret: NonZeroScalar,
     public: PublicKey,
     /// Base64 (standard, padded) DER certificates, leaf first, as `x5c` wants.
     chain: Vec<String>,
@@ -118,27 +136,51 @@ impl fmt::Debug for Signer {
 }
 
 impl Signer {
-    /// Reads a PKCS#8 `PRIVATE KEY` PEM and the PEM certificate chain
-    /// (leaf first). Fails unless the leaf certificate holds this key's
-    /// public half, so a registry that trusts the certificate trusts the
-    /// tokens.
+    /// Reads a PKCS#8 `PRIVATE KEY` PEM (P-256) and the PEM certificate
+    /// chain, leaf first; the leaf's public key is the one published.
     pub fn from_pem(key_pem: &str, cert_pem: &str) -> Result<Self, KeyError> {
-        let key = SigningKey::from_pkcs8_pem(key_pem.trim())
-            .map_err(|_| KeyError("signing_key is not a P-256 PKCS#8 PEM private key"))?;
-        let public = PublicKey::new(*key.verifying_key());
-        let certificates = certificates_der(cert_pem)?;
+        let not_a_key = KeyError("signing_key is not a P-256 PKCS#8 PEM private key");
+        let key_der = pem_blocks(key_pem, "PRIVATE KEY")?
+            .into_iter()
+            .next()
+            .ok_or(not_a_key.clone())?;
+        let info = PrivateKeyInfo::from_der(&key_der).map_err(|_| not_a_key.clone())?;
+        let curve = info
+            .algorithm
+            .parameters_oid()
+            .map_err(|_| not_a_key.clone())?;
+        if info.algorithm.oid != EC_PUBLIC_KEY || curve != P256_CURVE {
+            return Err(not_a_key);
+        }
+        let ec_key = sec1::EcPrivateKey::try_from(info.private_key).map_err(|_| not_a_key.clone())?;
+        let secret = p256::SecretKey::from_slice(ec_key.private_key)
+            .map_err(|_| not_a_key.clone())?
+            .to_nonzero_scalar();
+
+        let certificates = pem_blocks(cert_pem, "CERTIFICATE")?;
         let leaf = certificates
             .first()
             .ok_or(KeyError("signing_cert holds no certificate"))?;
-        let point = public.key.to_encoded_point(false);
-        if !leaf
-            .windows(point.as_bytes().len())
-            .any(|window| window == point.as_bytes())
-        {
-            return Err(KeyError("signing_cert does not certify signing_key"));
-        }
+        let point = leaf
+            .windows(P256_SPKI_PREFIX.len() + 64)
+            .find(|window| window.starts_with(&P256_SPKI_PREFIX))
+            .map(|window| &window[P256_SPKI_PREFIX.len() - 1..])
+            .ok_or(KeyError("signing_cert holds no P-256 public key"))?;
+        let public = VerifyingKey::from_sec1_bytes(point)
+            .map_err(|_| KeyError("signing_cert holds an invalid P-256 public key"))?;
         let chain = certificates.iter().map(|der| STANDARD.encode(der)).collect();
-        Ok(Self { key, public, chain })
+        Ok(Self {
+            secret,
+            public: PublicKey::new(public),
+            chain,
+        })
+    }
+
+    /// Whether the leaf certificate certifies this private key (one scalar
+    /// multiplication). A mismatched pair signs tokens no registry accepts.
+    pub fn is_pair(&self) -> bool {
+        let derived = p256::PublicKey::from_secret_scalar(&self.secret);
+        VerifyingKey::from(&derived) == self.public.key
     }
 
     /// The public half, for the JWKS.
@@ -146,7 +188,8 @@ impl Signer {
         &self.public
     }
 
-    /// Signs a token for `caller` carrying exactly `grant`.
+    /// Signs the token: header with `alg`, `typ`, `kid` and `x5c`, then the
+    /// claims, with deterministic ECDSA (RFC 6979) over SHA-256.
     pub fn sign(&self, token: &TokenClaims<'_>) -> Result<String, KeyError> {
         let header = serde_json::json!({
             "alg": "ES256",
@@ -159,35 +202,39 @@ impl Signer {
         let mut jws = URL_SAFE_NO_PAD.encode(header);
         jws.push('.');
         jws.push_str(&URL_SAFE_NO_PAD.encode(claims));
-        let signature: Signature = self.key.sign(jws.as_bytes());
+        let digest = bits2field::<NistP256>(&Sha256::digest(jws.as_bytes()))
+            .map_err(|_| KeyError("digest"))?;
+        let (signature, _) = (*self.secret)
+            .try_sign_prehashed_rfc6979::<Sha256>(&digest, &[])
+            .map_err(|_| KeyError("signature"))?;
         jws.push('.');
         jws.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
         Ok(jws)
     }
 }
 
-/// Splits a PEM bundle into DER certificates, in order.
-fn certificates_der(pem: &str) -> Result<Vec<Vec<u8>>, KeyError> {
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    let mut certificates = Vec::new();
+/// The DER contents of every PEM block with `label`, in order.
+fn pem_blocks(pem: &str, label: &'static str) -> Result<Vec<Vec<u8>>, KeyError> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end_marker = format!("-----END {label}-----");
+    let mut blocks = Vec::new();
     let mut rest = pem;
-    while let Some(start) = rest.find(BEGIN) {
-        let body = &rest[start + BEGIN.len()..];
+    while let Some(start) = rest.find(&begin) {
+        let body = &rest[start + begin.len()..];
         let end = body
-            .find(END)
-            .ok_or(KeyError("signing_cert has an unterminated certificate"))?;
+            .find(&end_marker)
+            .ok_or(KeyError("a PEM block is not terminated"))?;
         let base64: String = body[..end]
             .chars()
             .filter(|c| !c.is_ascii_whitespace())
             .collect();
         let der = STANDARD
             .decode(base64)
-            .map_err(|_| KeyError("signing_cert is not valid PEM"))?;
-        certificates.push(der);
-        rest = &body[end + END.len()..];
+            .map_err(|_| KeyError("a PEM block is not valid base64"))?;
+        blocks.push(der);
+        rest = &body[end + end_marker.len()..];
     }
-    Ok(certificates)
+    Ok(blocks)
 }
 
 /// The claims of one token, borrowed from the request's stages.
@@ -252,18 +299,30 @@ mod tests {
         let signer = Signer::from_pem(DEV_KEY, DEV_CERT).unwrap();
         assert_eq!(signer.chain.len(), 1);
         assert_eq!(signer.public_key().kid().len(), 43);
+        assert!(signer.is_pair());
         assert!(!format!("{signer:?}").contains("PRIVATE"));
     }
 
     #[test]
-    fn rejects_a_certificate_for_another_key() {
-        let other = SigningKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
-        let other_pem = other
-            .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
-            .unwrap()
-            .to_string();
-        let error = Signer::from_pem(&other_pem, DEV_CERT).unwrap_err();
-        assert_eq!(error, KeyError("signing_cert does not certify signing_key"));
+    fn signatures_verify_against_the_certificate_key() {
+        use p256::ecdsa::signature::Verifier as _;
+        let signer = Signer::from_pem(DEV_KEY, DEV_CERT).unwrap();
+        let caller = crate::authenticate::tests_support::anonymous();
+        let grant = crate::grant::grant(crate::grant::policy().unwrap(), &caller, &[]);
+        let claims = TokenClaims::new(&caller, &grant, "iss", "svc", 1_800_000_000, 300).unwrap();
+        let token = signer.sign(&claims).unwrap();
+        let (message, signature) = token.rsplit_once('.').unwrap();
+        let signature = p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
+        signer.public.key.verify(message.as_bytes(), &signature).unwrap();
+        assert_eq!(signer.sign(&claims).unwrap().split('.').next(), token.split('.').next());
+    }
+
+    #[test]
+    fn a_certificate_for_another_key_is_not_a_pair() {
+        let other = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
+        let other_pem = other.to_pkcs8_pem(p256::pkcs8::LineEnding::LF).unwrap();
+        let signer = Signer::from_pem(&other_pem, DEV_CERT).unwrap();
+        assert!(!signer.is_pair());
     }
 
     #[test]
