@@ -1,0 +1,46 @@
+//! Compiles `policies/*.toml` into the component: validates them with the same loader the
+//! `scopegate` tool uses and writes the compact form to `$OUT_DIR/policy.bin`, which the
+//! component embeds with `include_bytes!`. An invalid policy fails `cargo build` with one
+//! `file:line: message` per problem; it can never reach a request.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use scopegate_policy::Policy;
+
+fn main() -> ExitCode {
+    println!("cargo:rerun-if-changed=policies");
+    println!("cargo:rerun-if-changed=build.rs");
+    let Some(manifest_dir) = std::env::var_os("CARGO_MANIFEST_DIR") else {
+        eprintln!("error: CARGO_MANIFEST_DIR is not set (build.rs runs under cargo)");
+        return ExitCode::FAILURE;
+    };
+    let Some(out_dir) = std::env::var_os("OUT_DIR") else {
+        eprintln!("error: OUT_DIR is not set (build.rs runs under cargo)");
+        return ExitCode::FAILURE;
+    };
+    let policies = Path::new(&manifest_dir).join("policies");
+    let policy = match Policy::load_dir(&policies) {
+        Ok(policy) => policy,
+        Err(error) => {
+            for problem in error.problems() {
+                println!("cargo:warning=policy: {problem}");
+            }
+            eprintln!("error: invalid policy in {}:", policies.display());
+            eprintln!("{error}");
+            eprintln!("(run `scopegate policy check` for the same report)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let compiled = policy.to_compiled();
+    if let Err(error) = Policy::from_compiled(&compiled) {
+        eprintln!("error: the compiled policy does not decode: {error}");
+        return ExitCode::FAILURE;
+    }
+    let target = PathBuf::from(out_dir).join("policy.bin");
+    if let Err(error) = std::fs::write(&target, &compiled) {
+        eprintln!("error: cannot write {}: {error}", target.display());
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

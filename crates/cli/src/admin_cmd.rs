@@ -1,0 +1,411 @@
+//! `scopegate user|token|refresh|explain`: a client for the admin API of a
+//! running scopegate, so nobody edits the key-value store by hand.
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::io::{BufRead, IsTerminal};
+
+/// Where the server is and how to authenticate to its admin API.
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// Base URL of scopegate, e.g. https://auth.example.com
+    #[arg(long, env = "SCOPEGATE_URL", default_value = "http://127.0.0.1:3000")]
+    pub server: String,
+    /// The admin bearer secret (its SHA-256 is the `admin_token_sha256` variable).
+    #[arg(long, env = "SCOPEGATE_ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: String,
+    /// Print the server's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `scopegate user ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is prompted for without echo, or read
+    /// from the first line of standard input when it is not a terminal.
+    Add {
+        name: String,
+        #[arg(long = "group")]
+        groups: Vec<String>,
+    },
+    /// List users.
+    List,
+    /// Show one user.
+    Show { name: String },
+    /// Replace a user's groups.
+    SetGroups {
+        name: String,
+        #[arg(long = "group")]
+        groups: Vec<String>,
+    },
+    /// Set a new password (prompted, or from standard input).
+    Passwd { name: String },
+    /// Refuse all logins of a user (their tokens stop working too).
+    Disable { name: String },
+    /// Allow a disabled user again.
+    Enable { name: String },
+    /// Delete a user with their API and refresh tokens.
+    Delete { name: String },
+    /// Lift a lockout after repeated password failures.
+    Unlock { name: String },
+}
+
+/// `scopegate token ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token; its secret is printed once.
+    Create {
+        /// personal, deploy or job
+        #[arg(long)]
+        kind: String,
+        /// The account the token acts for.
+        #[arg(long)]
+        owner: String,
+        /// A name to recognise it by.
+        #[arg(long)]
+        name: Option<String>,
+        /// Scope limit in policy pattern syntax, e.g. 'repository:team/**:pull'; repeatable.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Lifetime: 90d, 12h, 15m, 3600s or seconds.
+        #[arg(long)]
+        ttl: Option<String>,
+    },
+    /// List API tokens (never their secrets).
+    List {
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Revoke an API token by id (at least 8 characters of it).
+    Revoke { id: String },
+}
+
+/// `scopegate refresh ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum RefreshCommand {
+    /// List refresh tokens.
+    List {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Revoke one refresh token by id, or all of an account's with --account.
+    Revoke {
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        account: Option<String>,
+    },
+}
+
+/// `scopegate explain ...` against the server's compiled policy and users.
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    #[arg(long)]
+    pub account: Option<String>,
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+    /// password, personal, deploy or job
+    #[arg(long)]
+    pub kind: Option<String>,
+    #[arg(long = "limit")]
+    pub limits: Vec<String>,
+    #[arg(long = "scope", required = true)]
+    pub scopes: Vec<String>,
+}
+
+struct Client<'a> {
+    server: &'a ServerArgs,
+    agent: ureq::Agent,
+}
+
+impl<'a> Client<'a> {
+    fn new(server: &'a ServerArgs) -> Self {
+        Self {
+            server,
+            agent: ureq::AgentBuilder::new()
+                .timeout(std::time::Duration::from_secs(30))
+                .build(),
+        }
+    }
+
+    /// Sends one admin request; a non-2xx answer becomes an error carrying
+    /// the server's message.
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        let url = format!("{}/admin/{path}", self.server.server.trim_end_matches('/'));
+        let request = self
+            .agent
+            .request(method, &url)
+            .set("Authorization", &format!("Bearer {}", self.server.admin_secret));
+        let result = match body {
+            Some(body) => request
+                .set("Content-Type", "application/json")
+                .send_string(&body.to_string()),
+            None => request.call(),
+        };
+        match result {
+            Ok(response) => {
+                let text = response.into_string().context("reading the answer")?;
+                serde_json::from_str(&text).context("the server's answer is not JSON")
+            }
+            Err(ureq::Error::Status(status, response)) => {
+                let text = response.into_string().unwrap_or_default();
+                let message = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v["errors"][0]["message"].as_str().map(str::to_string))
+                    .unwrap_or(text);
+                bail!("{method} {url}: {status}: {message}")
+            }
+            Err(error) => Err(error).with_context(|| format!("{method} {url}")),
+        }
+    }
+}
+
+fn read_password(prompt: &str) -> Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(prompt)?;
+        let again = rpassword::prompt_password("Again: ")?;
+        if first != again {
+            bail!("the passwords differ");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        bail!("empty password");
+    }
+    Ok(password)
+}
+
+/// Parses `90d`, `12h`, `15m`, `30s` or a plain number of seconds.
+pub fn parse_ttl(text: &str) -> Result<u64> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last() {
+        Some((at, unit)) if unit.is_ascii_alphabetic() => (&text[..at], unit),
+        _ => (text, 's'),
+    };
+    let number: u64 = number
+        .parse()
+        .with_context(|| format!("ttl {text:?} is not like 90d, 12h, 15m or 3600s"))?;
+    let factor = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => bail!("ttl {text:?}: unit must be s, m, h or d"),
+    };
+    number
+        .checked_mul(factor)
+        .context("ttl is too large")
+}
+
+fn output(server: &ServerArgs, value: &Value, table: impl FnOnce(&Value)) {
+    if server.json {
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    } else {
+        table(value);
+    }
+}
+
+fn time(value: &Value) -> String {
+    value
+        .as_u64()
+        .map_or_else(|| "-".to_string(), scopegate::respond::rfc3339)
+}
+
+fn print_users(users: &[Value]) {
+    println!("{:<24} {:<8} {:<22} GROUPS", "NAME", "STATE", "LOCKED UNTIL");
+    for user in users {
+        let state = if user["disabled"].as_bool() == Some(true) { "disabled" } else { "active" };
+        let groups: Vec<&str> = user["groups"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        println!(
+            "{:<24} {:<8} {:<22} {}",
+            user["name"].as_str().unwrap_or("?"),
+            state,
+            time(&user["locked_until"]),
+            groups.join(",")
+        );
+    }
+}
+
+/// Runs `scopegate user ...`.
+pub fn user(server: &ServerArgs, command: &UserCommand) -> Result<()> {
+    let client = Client::new(server);
+    let answer = match command {
+        UserCommand::Add { name, groups } => {
+            let password = read_password(&format!("Password for {name}: "))?;
+            client.call("POST", "users", Some(json!({"name": name, "password": password, "groups": groups})))?
+        }
+        UserCommand::List => {
+            let answer = client.call("GET", "users", None)?;
+            output(server, &answer, |v| print_users(v["users"].as_array().map_or(&[], Vec::as_slice)));
+            return Ok(());
+        }
+        UserCommand::Show { name } => client.call("GET", &format!("users/{name}"), None)?,
+        UserCommand::SetGroups { name, groups } => {
+            client.call("PATCH", &format!("users/{name}"), Some(json!({"groups": groups})))?
+        }
+        UserCommand::Passwd { name } => {
+            let password = read_password(&format!("New password for {name}: "))?;
+            client.call("PATCH", &format!("users/{name}"), Some(json!({"password": password})))?
+        }
+        UserCommand::Disable { name } => {
+            client.call("PATCH", &format!("users/{name}"), Some(json!({"disabled": true})))?
+        }
+        UserCommand::Enable { name } => {
+            client.call("PATCH", &format!("users/{name}"), Some(json!({"disabled": false})))?
+        }
+        UserCommand::Delete { name } => client.call("DELETE", &format!("users/{name}"), None)?,
+        UserCommand::Unlock { name } => client.call("POST", &format!("users/{name}/unlock"), None)?,
+    };
+    output(server, &answer, |v| {
+        if v.get("name").is_some() {
+            print_users(std::slice::from_ref(v));
+        } else {
+            println!("{v}");
+        }
+    });
+    Ok(())
+}
+
+fn print_tokens(tokens: &[Value]) {
+    println!(
+        "{:<14} {:<9} {:<16} {:<20} {:<21} {:<21} SCOPES",
+        "ID", "KIND", "OWNER", "NAME", "EXPIRES", "LAST USED"
+    );
+    for token in tokens {
+        let id = token["id"].as_str().unwrap_or("?");
+        let scopes: Vec<&str> = token["scopes"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        println!(
+            "{:<14} {:<9} {:<16} {:<20} {:<21} {:<21} {}",
+            &id[..id.len().min(12)],
+            token["kind"].as_str().unwrap_or("?"),
+            token["owner"].as_str().unwrap_or("?"),
+            token["name"].as_str().unwrap_or("?"),
+            time(&token["expires_at"]),
+            time(&token["last_used"]),
+            if scopes.is_empty() { "(policy only)".to_string() } else { scopes.join(" ") }
+        );
+    }
+}
+
+/// Runs `scopegate token ...`.
+pub fn token(server: &ServerArgs, command: &TokenCommand) -> Result<()> {
+    let client = Client::new(server);
+    match command {
+        TokenCommand::Create { kind, owner, name, scopes, ttl } => {
+            let mut body = json!({
+                "kind": kind,
+                "owner": owner,
+                "name": name.clone().unwrap_or_else(|| format!("{kind}-token")),
+                "scopes": scopes,
+            });
+            if let Some(ttl) = ttl {
+                body["ttl_seconds"] = json!(parse_ttl(ttl)?);
+            }
+            let answer = client.call("POST", "tokens", Some(body))?;
+            output(server, &answer, |v| {
+                print_tokens(std::slice::from_ref(v));
+                println!();
+                println!("Secret (shown once; use it as the password with any username):");
+                println!("{}", v["secret"].as_str().unwrap_or("?"));
+            });
+        }
+        TokenCommand::List { owner } => {
+            let path = match owner {
+                Some(owner) => format!("tokens?owner={owner}"),
+                None => "tokens".to_string(),
+            };
+            let answer = client.call("GET", &path, None)?;
+            output(server, &answer, |v| print_tokens(v["tokens"].as_array().map_or(&[], Vec::as_slice)));
+        }
+        TokenCommand::Revoke { id } => {
+            let answer = client.call("DELETE", &format!("tokens/{id}"), None)?;
+            output(server, &answer, |v| {
+                println!(
+                    "revoked token {} and {} refresh tokens issued through it",
+                    v["revoked"].as_str().map_or("?", |id| &id[..id.len().min(12)]),
+                    v["revoked_refresh_tokens"]
+                );
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Runs `scopegate refresh ...`.
+pub fn refresh(server: &ServerArgs, command: &RefreshCommand) -> Result<()> {
+    let client = Client::new(server);
+    match command {
+        RefreshCommand::List { account } => {
+            let path = match account {
+                Some(account) => format!("refresh-tokens?account={account}"),
+                None => "refresh-tokens".to_string(),
+            };
+            let answer = client.call("GET", &path, None)?;
+            output(server, &answer, |v| {
+                println!("{:<14} {:<16} {:<9} {:<24} EXPIRES", "ID", "ACCOUNT", "KIND", "SERVICE");
+                for token in v["refresh_tokens"].as_array().into_iter().flatten() {
+                    let id = token["id"].as_str().unwrap_or("?");
+                    println!(
+                        "{:<14} {:<16} {:<9} {:<24} {}",
+                        &id[..id.len().min(12)],
+                        token["account"].as_str().unwrap_or("?"),
+                        token["kind"].as_str().unwrap_or("?"),
+                        token["service"].as_str().unwrap_or("?"),
+                        time(&token["expires_at"])
+                    );
+                }
+            });
+        }
+        RefreshCommand::Revoke { id, account } => {
+            let answer = match (id, account) {
+                (Some(id), None) => client.call("DELETE", &format!("refresh-tokens/{id}"), None)?,
+                (None, Some(account)) => {
+                    client.call("POST", "refresh-tokens/revoke", Some(json!({"account": account})))?
+                }
+                _ => bail!("give a refresh token id or --account"),
+            };
+            output(server, &answer, |v| println!("revoked {} refresh tokens", v["revoked"]));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `scopegate explain ...` against the server.
+pub fn explain(server: &ServerArgs, args: &ExplainArgs) -> Result<()> {
+    let client = Client::new(server);
+    let answer = client.call(
+        "POST",
+        "explain",
+        Some(json!({
+            "account": args.account,
+            "groups": args.groups,
+            "kind": args.kind,
+            "limits": args.limits,
+            "scopes": args.scopes,
+        })),
+    )?;
+    output(server, &answer, |v| {
+        println!("granted: {}", v["granted"].as_str().filter(|g| !g.is_empty()).unwrap_or("(nothing)"));
+        println!("{}", serde_json::to_string_pretty(&v["explanation"]).unwrap_or_default());
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ttl;
+
+    #[test]
+    fn ttl_units() {
+        for (text, seconds) in [("90d", 7_776_000), ("12h", 43_200), ("15m", 900), ("30s", 30), ("3600", 3600)] {
+            assert_eq!(parse_ttl(text).ok(), Some(seconds), "{text}");
+        }
+        for text in ["", "d", "5w", "-1", "1.5h"] {
+            assert!(parse_ttl(text).is_err(), "{text}");
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `scopegate`, the command-line tool.
+//!
+//! Exit codes: 0 success, 1 the thing checked is wrong (invalid policy, failing tests),
+//! 2 usage errors (bad arguments, as clap reports them).
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod admin_cmd;
+mod keygen;
+mod policy_cmd;
+
+/// Token server for Docker/OCI registries: command-line tools.
+#[derive(Debug, Parser)]
+#[command(name = "scopegate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check, test and explain the policy files.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
+    /// Write a new signing key and self-signed certificate; print the registry config.
+    Keygen(keygen::KeygenArgs),
+    /// Manage users through a running scopegate's admin API.
+    User {
+        #[command(flatten)]
+        server: admin_cmd::ServerArgs,
+        #[command(subcommand)]
+        command: admin_cmd::UserCommand,
+    },
+    /// Manage API tokens (personal, deploy, job) through the admin API.
+    Token {
+        #[command(flatten)]
+        server: admin_cmd::ServerArgs,
+        #[command(subcommand)]
+        command: admin_cmd::TokenCommand,
+    },
+    /// List and revoke refresh tokens through the admin API.
+    Refresh {
+        #[command(flatten)]
+        server: admin_cmd::ServerArgs,
+        #[command(subcommand)]
+        command: admin_cmd::RefreshCommand,
+    },
+    /// Explain a decision with the server's compiled policy and users.
+    Explain {
+        #[command(flatten)]
+        server: admin_cmd::ServerArgs,
+        #[command(flatten)]
+        args: admin_cmd::ExplainArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Policy(command) => return policy_cmd::run(command),
+        Command::Keygen(args) => keygen::run(&args),
+        Command::User { server, command } => admin_cmd::user(&server, &command),
+        Command::Token { server, command } => admin_cmd::token(&server, &command),
+        Command::Refresh { server, command } => admin_cmd::refresh(&server, &command),
+        Command::Explain { server, args } => admin_cmd::explain(&server, &args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Runs the built `scopegate` binary: exit codes and output of `policy check|test|explain`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn shipped() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies")
+}
+
+fn scopegate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scopegate"))
+        .args(args)
+        .output()
+        .expect("the scopegate binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A copy of the shipped policies (and tests) in a temporary directory.
+fn copy_of_shipped() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&shipped(), dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn check_accepts_the_shipped_policies() {
+    let dir = shipped();
+    let out = scopegate(&["policy", "check", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(": ok (5 files"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn check_rejects_a_broken_copy_with_file_and_line() {
+    let dir = copy_of_shipped();
+    let teams = dir.path().join("teams.toml");
+    let broken = fs::read_to_string(&teams)
+        .unwrap()
+        .replace("who     = [\"group:team\"]", "who     = [\"group:teem\"]");
+    fs::write(&teams, broken).unwrap();
+    fs::write(dir.path().join("extra.toml"), "[[allow]]\nwho = [\"anyone\"]\nwhat = [\"repository:x\"]\nactions = [\"pull\"]\nexpires = 1\n").unwrap();
+
+    let out = scopegate(&["policy", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("extra.toml:5: unknown field `expires`"),
+        "{stderr}"
+    );
+    // A syntax/shape error in one file stops validation; fix it and the next problem shows.
+    fs::remove_file(dir.path().join("extra.toml")).unwrap();
+    let out = scopegate(&["policy", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("teams.toml:21: group \"teem\" is not defined"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("invalid policy (1 problem)"), "{stderr}");
+
+    let out = scopegate(&["policy", "test", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn test_passes_on_the_shipped_policies() {
+    let dir = shipped();
+    let out = scopegate(&["policy", "test", dir.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.lines().any(|l| l.ends_with(" passed, 0 failed")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}
+
+#[test]
+fn test_fails_when_the_policy_changes_under_its_tests() {
+    let dir = copy_of_shipped();
+    // Dropping the deploy-token deny must be caught by machines.toml's cases.
+    fs::write(dir.path().join("machines.toml"), "# emptied\n").unwrap();
+    let out = scopegate(&["policy", "test", dir.path().to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL  "), "{stdout}");
+    assert!(
+        stdout.contains("a deploy token never deletes, even where its owner may"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("expected repository:team/app:pull,push, got repository:team/app:* repository:tess/app:delete"), "{stdout}");
+    assert!(!stdout.contains(" 0 failed"), "{stdout}");
+}
+
+#[test]
+fn test_without_cases_fails() {
+    let dir = copy_of_shipped();
+    fs::remove_dir_all(dir.path().join("tests")).unwrap();
+    let out = scopegate(&["policy", "test", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cannot read directory"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn explain_shows_grant_and_rules() {
+    let dir = shipped();
+    let out = scopegate(&[
+        "policy",
+        "explain",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--account",
+        "alice",
+        "--group",
+        "platform",
+        "--kind",
+        "deploy",
+        "--scope",
+        "repository:platform/api:push,delete",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("caller: alice (deploy), groups: platform"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("repository:platform/api:push,delete  ->  push"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("delete  denied          denied by machines.toml:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("token grants: repository:platform/api:push\n"),
+        "{stdout}"
+    );
+
+    let out = scopegate(&[
+        "policy",
+        "explain",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--json",
+        "--scope",
+        "repository:public/app:pull,push",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["grant"]["access"],
+        serde_json::json!([{"type": "repository", "name": "public/app", "actions": ["pull"]}])
+    );
+    assert_eq!(json["scopes"][0]["actions"][1]["outcome"], "not_allowed");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = shipped();
+    let dir = dir.to_str().unwrap();
+    for args in [
+        &["policy", "explain", "--dir", dir][..],
+        &[
+            "policy",
+            "explain",
+            "--dir",
+            dir,
+            "--scope",
+            "repository:App:pull",
+        ],
+        &[
+            "policy",
+            "explain",
+            "--dir",
+            dir,
+            "--kind",
+            "deploy",
+            "--scope",
+            "repository:a:pull",
+        ],
+        &[
+            "policy",
+            "explain",
+            "--dir",
+            dir,
+            "--account",
+            "a",
+            "--kind",
+            "robot",
+            "--scope",
+            "repository:a:pull",
+        ],
+        &[
+            "policy",
+            "explain",
+            "--dir",
+            dir,
+            "--limit",
+            "repository:a:fly",
+            "--scope",
+            "repository:a:pull",
+        ],
+        &["policy", "frobnicate"],
+    ] {
+        let out = scopegate(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}

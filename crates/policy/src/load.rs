@@ -1,0 +1,399 @@
+//! Loading `policies/*.toml` (feature `load`): TOML in, [`PolicySource`] with file and line
+//! for every item out, then [`Policy::build`]. Every problem found is reported, each as
+//! `file:line: message`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::policy::Policy;
+use crate::source::{Effect, GroupSource, Located, Location, PolicySource, Problem, RuleSource};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileToml {
+    #[serde(default)]
+    groups: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
+    #[serde(default)]
+    allow: Vec<Spanned<RuleToml>>,
+    #[serde(default)]
+    deny: Vec<Spanned<RuleToml>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleToml {
+    who: Vec<Spanned<String>>,
+    what: Vec<Spanned<String>>,
+    actions: Vec<Spanned<String>>,
+    description: Option<String>,
+    claims: Option<Spanned<toml::Table>>,
+}
+
+impl Policy {
+    /// Loads and validates every `DIR/*.toml` (sorted by file name; subdirectories such as
+    /// `tests/` and other files are ignored). Problems name the file as `DIR/NAME`.
+    pub fn load_dir(dir: &Path) -> Result<Policy, LoadError> {
+        let files = read_toml_files(dir)?;
+        Policy::from_toml(
+            files
+                .iter()
+                .map(|(name, text)| (name.as_str(), text.as_str())),
+        )
+        .map_err(|mut error| {
+            for problem in &mut error.problems {
+                problem.file = dir.join(&problem.file).display().to_string();
+            }
+            error
+        })
+    }
+
+    /// Loads a policy from `(file name, TOML text)` pairs, merged in the order given.
+    pub fn from_toml<'a, I>(files: I) -> Result<Policy, LoadError>
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let mut source = PolicySource::default();
+        let mut problems = Vec::new();
+        for (file_index, (name, text)) in files.into_iter().enumerate() {
+            source.files.push(name.to_owned());
+            let file = u32::try_from(file_index).unwrap_or(u32::MAX);
+            if let Err(problem) = add_file(&mut source, file, name, text) {
+                problems.push(problem);
+            }
+        }
+        if !problems.is_empty() {
+            return Err(LoadError { problems });
+        }
+        Policy::build(source).map_err(|problems| LoadError { problems })
+    }
+}
+
+fn add_file(source: &mut PolicySource, file: u32, name: &str, text: &str) -> Result<(), Problem> {
+    let lines = LineIndex::new(text);
+    let parsed: FileToml = toml::from_str(text).map_err(|e| toml_problem(name, &lines, &e))?;
+    let at = |span: std::ops::Range<usize>| Location {
+        file,
+        line: lines.line(span.start),
+    };
+    let located = |items: Vec<Spanned<String>>| -> Vec<Located<String>> {
+        items
+            .into_iter()
+            .map(|item| Located {
+                at: at(item.span()),
+                value: item.into_inner(),
+            })
+            .collect()
+    };
+    for (group, members) in parsed.groups {
+        source.groups.push(GroupSource {
+            name: Located {
+                at: at(group.span()),
+                value: group.into_inner(),
+            },
+            members: located(members),
+        });
+    }
+    let mut rules: Vec<(usize, RuleSource)> = Vec::new();
+    for (effect, list) in [(Effect::Allow, parsed.allow), (Effect::Deny, parsed.deny)] {
+        for rule in list {
+            let span = rule.span();
+            let header = lines.header_line(span.start);
+            let rule = rule.into_inner();
+            let claims = match rule.claims {
+                Some(claims) => {
+                    let claims_at = at(claims.span());
+                    let json = table_to_json(claims.into_inner()).map_err(|message| Problem {
+                        file: name.to_owned(),
+                        line: claims_at.line,
+                        message,
+                    })?;
+                    Some(Located {
+                        at: claims_at,
+                        value: json.to_string(),
+                    })
+                }
+                None => None,
+            };
+            rules.push((
+                span.start,
+                RuleSource {
+                    effect,
+                    at: Location { file, line: header },
+                    who: located(rule.who),
+                    what: located(rule.what),
+                    actions: located(rule.actions),
+                    description: rule.description,
+                    claims,
+                },
+            ));
+        }
+    }
+    rules.sort_by_key(|(start, _)| *start);
+    source.rules.extend(rules.into_iter().map(|(_, rule)| rule));
+    Ok(())
+}
+
+fn toml_problem(name: &str, lines: &LineIndex, error: &toml::de::Error) -> Problem {
+    Problem {
+        file: name.to_owned(),
+        line: error.span().map_or(0, |span| lines.line(span.start)),
+        message: error.message().trim_end().to_owned(),
+    }
+}
+
+/// Claims as JSON; TOML datetimes become their RFC 3339 text, non-finite floats are refused.
+pub(crate) fn table_to_json(table: toml::Table) -> Result<serde_json::Value, String> {
+    table
+        .into_iter()
+        .map(|(key, value)| Ok((key, value_to_json(value)?)))
+        .collect::<Result<serde_json::Map<_, _>, String>>()
+        .map(serde_json::Value::Object)
+}
+
+fn value_to_json(value: toml::Value) -> Result<serde_json::Value, String> {
+    use serde_json::Value as Json;
+    Ok(match value {
+        toml::Value::String(s) => Json::String(s),
+        toml::Value::Integer(i) => Json::from(i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f)
+            .map(Json::Number)
+            .ok_or_else(|| format!("claim value {f} is not a finite number"))?,
+        toml::Value::Boolean(b) => Json::Bool(b),
+        toml::Value::Datetime(d) => Json::String(d.to_string()),
+        toml::Value::Array(items) => Json::Array(
+            items
+                .into_iter()
+                .map(value_to_json)
+                .collect::<Result<_, _>>()?,
+        ),
+        toml::Value::Table(table) => table_to_json(table)?,
+    })
+}
+
+/// Byte offset -> 1-based line number.
+pub(crate) struct LineIndex<'t> {
+    text: &'t str,
+    starts: Vec<usize>,
+}
+
+impl<'t> LineIndex<'t> {
+    pub(crate) fn new(text: &'t str) -> LineIndex<'t> {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex { text, starts }
+    }
+
+    pub(crate) fn line(&self, offset: usize) -> u32 {
+        let line = self.starts.partition_point(|start| *start <= offset);
+        u32::try_from(line).unwrap_or(u32::MAX)
+    }
+
+    /// The line of the nearest `[[...]]` table header at or before `offset`, so a rule is
+    /// named by its header; the line of `offset` when there is none.
+    pub(crate) fn header_line(&self, offset: usize) -> u32 {
+        let line = self.line(offset);
+        let first = line as usize;
+        for index in (0..first).rev() {
+            let start = self.starts[index];
+            let end = self
+                .starts
+                .get(index + 1)
+                .copied()
+                .unwrap_or(self.text.len());
+            if self
+                .text
+                .get(start..end)
+                .is_some_and(|l| l.trim_start().starts_with("[["))
+            {
+                return u32::try_from(index + 1).unwrap_or(u32::MAX);
+            }
+        }
+        line
+    }
+}
+
+/// `DIR/*.toml` as `(file name, text)`, sorted by name.
+pub(crate) fn read_toml_files(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
+    let whole_dir = |message: String| LoadError {
+        problems: vec![Problem {
+            file: dir.display().to_string(),
+            line: 0,
+            message,
+        }],
+    };
+    let entries =
+        fs::read_dir(dir).map_err(|e| whole_dir(format!("cannot read directory: {e}")))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| whole_dir(format!("cannot read directory: {e}")))?
+            .path();
+        if path.is_file() && path.extension().is_some_and(|e| e == "toml") {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    if paths.is_empty() {
+        return Err(whole_dir("no *.toml files here".into()));
+    }
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match fs::read_to_string(&path) {
+            Ok(text) => files.push((name, text)),
+            Err(e) => problems.push(Problem {
+                file: path.display().to_string(),
+                line: 0,
+                message: format!("cannot read file: {e}"),
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(files)
+    } else {
+        Err(LoadError { problems })
+    }
+}
+
+/// Policy files (or test files) that cannot be used. `Display` lists every problem, one
+/// per line, as `file:line: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    pub(crate) problems: Vec<Problem>,
+}
+
+impl LoadError {
+    /// Every problem found, in file order.
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn problems(files: &[(&str, &str)]) -> Vec<String> {
+        match Policy::from_toml(files.iter().copied()) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems().iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    const GOOD: &str = r#"
+[groups]
+platform = ["alice", "bob"]
+
+[[allow]]
+who     = ["group:platform"]
+what    = ["repository:platform/**"]
+actions = ["pull", "push", "delete"]
+"#;
+
+    #[test]
+    fn a_good_file_loads() {
+        let policy = Policy::from_toml([("teams.toml", GOOD)]).unwrap();
+        assert_eq!(policy.rule_count(), 1);
+        assert_eq!(policy.groups(), ["platform"]);
+    }
+
+    #[test]
+    fn rejections_name_file_line_and_fix() {
+        // (file text, expected problem substrings, each "line: text")
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "[[allow]]\nwho = [\"anyone\"]\nwhat = [\"repository:x\"]\nactions = [\"pull\"]\nwhom = []\n",
+                &["p.toml:5: unknown field `whom`"],
+            ),
+            ("[[allow]]\nwho = [\"group:nobody\"]\nwhat = [\"repository:x\"]\nactions = [\"pull\"]\n", &["p.toml:2: group \"nobody\" is not defined"]),
+            ("[[allow]]\nwho = [\"anyone\"]\nwhat = [\"repository:x\"]\nactions = [\"pull\",\n  \"pul\"]\n", &["p.toml:5: unknown action \"pul\""]),
+            ("[[allow]]\nwho = [\"anyone\"]\nwhat = [\"repository:X/**\"]\nactions = [\"pull\"]\n", &["p.toml:3: pattern \"repository:X/**\""]),
+            ("[[allow]]\nwho = [\"everyone\"]\nwhat = [\"repository:x\"]\nactions = [\"pull\"]\n", &["p.toml:2: unknown subject \"everyone\""]),
+            ("[[allow]]\nwho = [\"anyone\"]\nwhat = [\"registry:catalog\"]\nactions = [\"pull\"]\n", &["p.toml:3: registry:catalog: registry:catalog only takes the action *"]),
+            ("[[allow]]\nwho = [\"anyone\"]\nwhat = [\"repository:x\"]\n", &["p.toml:1: missing field `actions`"]),
+            ("[[allow]]\nwho = []\nwhat = [\"repository:x\"]\nactions = [\"pull\"]\n", &["p.toml:1: `who` is empty"]),
+            ("[[deny]]\nwho = [\"anyone\"]\nwhat = [\"repository:x\"]\nactions = [\"pull\"]\nclaims = { a = 1 }\n", &["p.toml:5: `claims` only apply to allow rules"]),
+            ("[[allow]]\nwho = [\"anyone\"]\nwhat = [\"repository:x\"]\nactions = [\"pull\"]\nclaims = { sub = \"root\" }\n", &["p.toml:5: claim \"sub\" is set by scopegate itself"]),
+            ("[groups]\nops = [\"a b\"]\n", &["p.toml:2: member \"a b\" of group \"ops\""]),
+            ("[rules]\n", &["p.toml:1: unknown field `rules`"]),
+            ("[[allow]\n", &["p.toml:1: "]),
+            ("[[allow]]\nwho = \"anyone\"\nwhat = [\"repository:x\"]\nactions = [\"pull\"]\n", &["p.toml:2: invalid type: string \"anyone\", expected a sequence"]),
+        ];
+        for (text, expected) in cases {
+            let found = problems(&[("p.toml", text)]);
+            for want in *expected {
+                assert!(
+                    found.iter().any(|p| p.starts_with(want)),
+                    "{text:?}\nwanted {want:?}\nfound {found:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let text = "[[allow]]\nwho = [\"group:a\", \"group:b\"]\nwhat = [\"repository:X\"]\nactions = [\"fly\"]\n";
+        let found = problems(&[("p.toml", text), ("q.toml", "nonsense")]);
+        assert_eq!(
+            found.len(),
+            1,
+            "a syntax error stops before validation: {found:?}"
+        );
+        let found = problems(&[("p.toml", text)]);
+        assert_eq!(found.len(), 4, "{found:?}");
+    }
+
+    #[test]
+    fn groups_are_defined_once_across_files() {
+        let found = problems(&[
+            ("a.toml", "[groups]\nops = []\n"),
+            ("b.toml", "\n[groups]\nops = [\"x\"]\n"),
+        ]);
+        assert_eq!(found, ["b.toml:3: group \"ops\" is defined twice (first at a.toml:2); list all its members in one place"]);
+    }
+
+    #[test]
+    fn rules_carry_their_header_line() {
+        let text = "# comment\n\n[[allow]]\n# why\nwho = [\"anyone\"]\nwhat = [\"repository:x\"]\nactions = [\"pull\"]\n\n[[deny]]\nwho = [\"anonymous\"]\nwhat = [\"repository:x\"]\nactions = [\"pull\"]\n";
+        let policy = Policy::from_toml([("p.toml", text)]).unwrap();
+        let lines: Vec<(Effect, u32)> =
+            policy.rules.iter().map(|r| (r.effect, r.at.line)).collect();
+        assert_eq!(lines, [(Effect::Allow, 3), (Effect::Deny, 9)]);
+    }
+
+    #[test]
+    fn claims_become_json() {
+        let text = "[[allow]]\nwho = [\"anyone\"]\nwhat = [\"repository:x\"]\nactions = [\"pull\"]\nclaims = { region = \"eu\", weight = 2, tags = [\"a\"], at = 1979-05-27T07:32:00Z }\n";
+        let policy = Policy::from_toml([("p.toml", text)]).unwrap();
+        let claims = policy.rules[0].claims.clone().unwrap();
+        assert_eq!(
+            serde_json::Value::Object(claims),
+            serde_json::json!({"region": "eu", "weight": 2, "tags": ["a"], "at": "1979-05-27T07:32:00Z"})
+        );
+    }
+}

@@ -1,0 +1,295 @@
+//! The validated policy: groups, rules and the index that finds them.
+//!
+//! [`Policy::build`] is the only way to make one, from a [`PolicySource`] that came from
+//! policy files or from the compiled form; it reports every problem with its file and line.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::action::{ActionSet, ResourceType};
+use crate::index::{Entry, Index};
+use crate::pattern::ResourcePattern;
+use crate::source::{Effect, Location, PolicySource, Problem};
+use crate::subject::{is_identifier, parse_subject, Subject, SubjectText, SUBJECT_HELP};
+
+/// Claims the token server sets itself; a policy may not add them.
+pub(crate) const RESERVED_CLAIMS: [&str; 9] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "access",
+    "auth_type",
+];
+
+/// A validated policy, ready to evaluate requests.
+///
+/// Build it with `Policy::load_dir` (feature `load`) or [`Policy::from_compiled`].
+#[derive(Debug)]
+pub struct Policy {
+    pub(crate) files: Vec<String>,
+    pub(crate) groups: Vec<String>,
+    group_ids: BTreeMap<String, u32>,
+    /// Account name -> static groups it belongs to, sorted.
+    memberships: BTreeMap<String, Vec<u32>>,
+    pub(crate) rules: Vec<Rule>,
+    indexes: [Index; 2],
+    #[cfg(feature = "load")]
+    pub(crate) source: PolicySource,
+}
+
+#[derive(Debug)]
+pub(crate) struct Rule {
+    pub(crate) effect: Effect,
+    pub(crate) who: Vec<Subject>,
+    pub(crate) what: Vec<ResourcePattern>,
+    /// As written, `*` kept literal.
+    pub(crate) declared: ActionSet,
+    pub(crate) description: Option<String>,
+    pub(crate) claims: Option<Map<String, Value>>,
+    pub(crate) at: Location,
+}
+
+impl Policy {
+    /// Validates `source` and builds the index; returns every problem found otherwise.
+    pub(crate) fn build(source: PolicySource) -> Result<Policy, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let report = |problems: &mut Vec<Problem>, at: Location, message: String| {
+            problems.push(Problem {
+                file: file_name(&source.files, at),
+                line: at.line,
+                message,
+            });
+        };
+
+        let mut groups = Vec::new();
+        let mut group_ids = BTreeMap::new();
+        let mut group_locations: BTreeMap<&str, Location> = BTreeMap::new();
+        let mut memberships: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for group in &source.groups {
+            let name = &group.name.value;
+            if !is_identifier(name) {
+                report(&mut problems, group.name.at, format!(
+                    "group name {name:?} is not valid (1 to 128 letters, digits, '.', '_', '-', '@', '+')"
+                ));
+                continue;
+            }
+            if let Some(first) = group_locations.get(name.as_str()) {
+                let first = format!("{}:{}", file_name(&source.files, *first), first.line);
+                report(&mut problems, group.name.at, format!(
+                    "group {name:?} is defined twice (first at {first}); list all its members in one place"
+                ));
+                continue;
+            }
+            group_locations.insert(name, group.name.at);
+            let id = groups.len() as u32;
+            groups.push(name.clone());
+            group_ids.insert(name.clone(), id);
+            for member in &group.members {
+                if !is_identifier(&member.value) {
+                    report(
+                        &mut problems,
+                        member.at,
+                        format!(
+                            "member {:?} of group {name:?} is not a valid account name",
+                            member.value
+                        ),
+                    );
+                    continue;
+                }
+                let ids = memberships.entry(member.value.clone()).or_default();
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+
+        let mut rules = Vec::with_capacity(source.rules.len());
+        for rule in &source.rules {
+            let problems_before = problems.len();
+            if rule.who.is_empty() {
+                report(
+                    &mut problems,
+                    rule.at,
+                    format!("`who` is empty; {SUBJECT_HELP}"),
+                );
+            }
+            if rule.what.is_empty() {
+                report(
+                    &mut problems,
+                    rule.at,
+                    "`what` is empty; name at least one resource, e.g. \"repository:team/**\""
+                        .into(),
+                );
+            }
+            if rule.actions.is_empty() {
+                report(
+                    &mut problems,
+                    rule.at,
+                    "`actions` is empty; name at least one of pull, push, delete, *".into(),
+                );
+            }
+            let mut who = Vec::with_capacity(rule.who.len());
+            for subject in &rule.who {
+                match parse_subject(&subject.value) {
+                    Ok(SubjectText::Resolved(resolved)) => who.push(resolved),
+                    Ok(SubjectText::Group(name)) => match group_ids.get(name) {
+                        Some(id) => who.push(Subject::Group(*id)),
+                        None => report(&mut problems, subject.at, format!(
+                            "group {name:?} is not defined; add it under [groups] (`{name} = []` when its members come only from the user store) or fix the name"
+                        )),
+                    },
+                    Err(message) => report(&mut problems, subject.at, message),
+                }
+            }
+            let mut declared = ActionSet::EMPTY;
+            for action in &rule.actions {
+                match ActionSet::parse_one(&action.value) {
+                    Some(known) => declared = declared.union(known),
+                    None => report(&mut problems, action.at, format!(
+                        "unknown action {:?} (repository actions are pull, push, delete and *; registry:catalog takes *)",
+                        action.value
+                    )),
+                }
+            }
+            let mut what = Vec::with_capacity(rule.what.len());
+            for pattern in &rule.what {
+                match ResourcePattern::parse(&pattern.value) {
+                    Ok(parsed) => {
+                        let resource_type = parsed.resource_type();
+                        let is_every_action_accepted = declared
+                            .singles()
+                            .all(|(single, _)| resource_type.accepts(single));
+                        if !is_every_action_accepted {
+                            report(
+                                &mut problems,
+                                pattern.at,
+                                format!(
+                                    "{}: {}; put it in a rule of its own",
+                                    pattern.value,
+                                    resource_type.action_help()
+                                ),
+                            );
+                        }
+                        what.push(parsed);
+                    }
+                    Err(message) => report(&mut problems, pattern.at, message),
+                }
+            }
+            let claims = match &rule.claims {
+                None => None,
+                Some(claims) if rule.effect == Effect::Deny => {
+                    report(
+                        &mut problems,
+                        claims.at,
+                        "`claims` only apply to allow rules".into(),
+                    );
+                    None
+                }
+                Some(claims) => match parse_claims(&claims.value) {
+                    Ok(map) => Some(map),
+                    Err(message) => {
+                        report(&mut problems, claims.at, message);
+                        None
+                    }
+                },
+            };
+            if problems.len() == problems_before {
+                rules.push(Rule {
+                    effect: rule.effect,
+                    who,
+                    what,
+                    declared,
+                    description: rule.description.clone(),
+                    claims,
+                    at: rule.at,
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+
+        let mut indexes = [Index::default(), Index::default()];
+        for (rule_id, rule) in rules.iter().enumerate() {
+            for (pattern_id, pattern) in rule.what.iter().enumerate() {
+                let resource_type = pattern.resource_type();
+                let entry = Entry {
+                    rule: rule_id as u32,
+                    pattern: pattern_id as u32,
+                    actions: resource_type.resolve(rule.declared),
+                };
+                indexes[resource_type.index()].insert(pattern, entry);
+            }
+        }
+        for ids in memberships.values_mut() {
+            ids.sort_unstable();
+        }
+        Ok(Policy {
+            files: source.files.clone(),
+            groups,
+            group_ids,
+            memberships,
+            rules,
+            indexes,
+            #[cfg(feature = "load")]
+            source,
+        })
+    }
+
+    /// Number of rules, allow and deny.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Names of the groups the policy defines.
+    pub fn groups(&self) -> &[String] {
+        &self.groups
+    }
+
+    /// Names of the policy files, in the order they were merged.
+    pub fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    pub(crate) fn index(&self, resource_type: ResourceType) -> &Index {
+        &self.indexes[resource_type.index()]
+    }
+
+    pub(crate) fn group_id(&self, name: &str) -> Option<u32> {
+        self.group_ids.get(name).copied()
+    }
+
+    pub(crate) fn static_groups(&self, account: &str) -> &[u32] {
+        self.memberships.get(account).map_or(&[], Vec::as_slice)
+    }
+
+    /// `file:line` of a rule.
+    pub(crate) fn rule_source(&self, rule: &Rule) -> String {
+        format!("{}:{}", file_name(&self.files, rule.at), rule.at.line)
+    }
+}
+
+fn file_name(files: &[String], at: Location) -> String {
+    files
+        .get(at.file as usize)
+        .cloned()
+        .unwrap_or_else(|| "<unknown file>".into())
+}
+
+/// Parses a rule's `claims` (JSON object text) and refuses the claims scopegate sets itself.
+fn parse_claims(text: &str) -> Result<Map<String, Value>, String> {
+    let map: Map<String, Value> =
+        serde_json::from_str(text).map_err(|e| format!("`claims` must be a table: {e}"))?;
+    if let Some(reserved) = map.keys().find(|k| RESERVED_CLAIMS.contains(&k.as_str())) {
+        return Err(format!(
+            "claim {reserved:?} is set by scopegate itself and cannot come from a policy (reserved: {})",
+            RESERVED_CLAIMS.join(", ")
+        ));
+    }
+    Ok(map)
+}

@@ -1,0 +1,356 @@
+//! Property tests: the scope printer and parser agree, and evaluation is monotone in the
+//! way the policy language promises (grants never exceed requests, denies only take away,
+//! allows only add).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proptest::prelude::*;
+use scopegate_policy::{parse_scopes, Caller, CredentialKind, Grant, Policy, Scope, ScopeLimit};
+
+// ---- scope grammar ----
+
+fn path_component() -> impl Strategy<Value = String> {
+    let run = "[a-z0-9]{1,6}";
+    let separator = prop_oneof![Just("."), Just("_"), Just("__"), Just("-"), Just("--")];
+    (run, prop::collection::vec((separator, run), 0..3)).prop_map(|(first, rest)| {
+        let mut component = first;
+        for (separator, run) in rest {
+            component.push_str(separator);
+            component.push_str(&run);
+        }
+        component
+    })
+}
+
+fn name() -> impl Strategy<Value = String> {
+    let host = prop_oneof![
+        Just(None),
+        Just(Some("localhost:5000".to_owned())),
+        Just(Some("registry.example.com".to_owned())),
+        Just(Some("[::1]:443".to_owned())),
+    ];
+    (host, prop::collection::vec(path_component(), 1..5)).prop_map(|(host, path)| {
+        let path = path.join("/");
+        match host {
+            Some(host) => format!("{host}/{path}"),
+            None => path,
+        }
+    })
+}
+
+fn action() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("pull".to_owned()),
+        Just("push".to_owned()),
+        Just("delete".to_owned()),
+        Just("*".to_owned()),
+        "[a-z]{1,8}",
+    ]
+}
+
+fn scope_text() -> impl Strategy<Value = String> {
+    let resource_type = prop_oneof![
+        Just("repository".to_owned()),
+        Just("registry".to_owned()),
+        "[a-z0-9]{1,8}"
+    ];
+    let class = prop::option::of("[a-z0-9]{1,6}");
+    (
+        resource_type,
+        class,
+        name(),
+        prop::collection::vec(action(), 1..5),
+    )
+        .prop_map(|(resource_type, class, name, actions)| match class {
+            Some(class) => format!("{resource_type}({class}):{name}:{}", actions.join(",")),
+            None => format!("{resource_type}:{name}:{}", actions.join(",")),
+        })
+}
+
+proptest! {
+    #[test]
+    fn parse_print_parse_is_identity(text in scope_text()) {
+        let scope = Scope::parse(&text).unwrap();
+        let printed = scope.to_string();
+        let again = Scope::parse(&printed).unwrap();
+        prop_assert_eq!(&again, &scope);
+        prop_assert_eq!(again.to_string(), printed);
+    }
+
+    #[test]
+    fn lists_print_back_to_themselves(texts in prop::collection::vec(scope_text(), 0..6)) {
+        let values: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let scopes = parse_scopes(values).unwrap();
+        let printed: Vec<String> = scopes.iter().map(ToString::to_string).collect();
+        let joined = printed.join(" ");
+        if joined.len() <= 1024 {
+            let again = parse_scopes([joined.as_str()]).unwrap();
+            prop_assert_eq!(again, scopes);
+        }
+    }
+
+    #[test]
+    fn anything_that_parses_prints_stably(text in "\\PC{0,40}") {
+        if let Ok(scope) = Scope::parse(&text) {
+            let printed = scope.to_string();
+            prop_assert_eq!(Scope::parse(&printed).unwrap(), scope);
+        }
+    }
+
+    #[test]
+    fn limits_round_trip(pattern in prop::sample::select(PATTERNS), actions in prop::sample::subsequence(vec!["pull", "push", "delete", "*"], 1..4)) {
+        let actions = if pattern.starts_with("registry") { vec!["*"] } else { actions };
+        let limit = ScopeLimit::parse(&format!("{pattern}:{}", actions.join(","))).unwrap();
+        prop_assert_eq!(ScopeLimit::parse(&limit.to_string()).unwrap(), limit);
+    }
+}
+
+// ---- evaluation ----
+
+const SUBJECTS: &[&str] = &[
+    "anyone",
+    "anonymous",
+    "authenticated",
+    "group:g1",
+    "group:g2",
+    "user:alice",
+    "user:bob",
+    "kind:deploy",
+    "kind:personal",
+    "kind:password",
+];
+const PATTERNS: &[&str] = &[
+    "repository:**",
+    "repository:a/**",
+    "repository:a/*",
+    "repository:a/b",
+    "repository:*/b",
+    "repository:{account}/**",
+    "repository:a-*/**",
+    "repository:a/**/c",
+    "registry:catalog",
+];
+const NAMES: &[&str] = &[
+    "a", "a/b", "a/b/c", "a/c", "alice/x", "bob", "a-1/x", "x/b", "catalog",
+];
+const ACCOUNTS: &[Option<&str>] = &[None, Some("alice"), Some("bob"), Some("carol"), Some("a")];
+
+#[derive(Debug, Clone)]
+struct RuleSpec {
+    is_deny: bool,
+    who: Vec<&'static str>,
+    what: &'static str,
+    actions: Vec<&'static str>,
+}
+
+impl RuleSpec {
+    fn toml(&self) -> String {
+        let list = |items: &[&str]| {
+            items
+                .iter()
+                .map(|i| format!("{i:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let actions = if self.what.starts_with("registry") {
+            vec!["*"]
+        } else {
+            self.actions.clone()
+        };
+        format!(
+            "[[{}]]\nwho = [{}]\nwhat = [{:?}]\nactions = [{}]\n\n",
+            if self.is_deny { "deny" } else { "allow" },
+            list(&self.who),
+            self.what,
+            list(&actions),
+        )
+    }
+}
+
+fn rule() -> impl Strategy<Value = RuleSpec> {
+    (
+        any::<bool>(),
+        prop::sample::subsequence(SUBJECTS.to_vec(), 1..3),
+        prop::sample::select(PATTERNS),
+        prop::sample::subsequence(vec!["pull", "push", "delete", "*"], 1..4),
+    )
+        .prop_map(|(is_deny, who, what, actions)| RuleSpec {
+            is_deny,
+            who,
+            what,
+            actions,
+        })
+}
+
+fn policy(rules: &[RuleSpec]) -> Policy {
+    let mut text = String::from("[groups]\ng1 = [\"alice\"]\ng2 = []\n\n");
+    for rule in rules {
+        text.push_str(&rule.toml());
+    }
+    Policy::from_toml([("p.toml", text.as_str())]).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+#[derive(Debug, Clone)]
+struct Request {
+    account: Option<&'static str>,
+    groups: Vec<String>,
+    kind: CredentialKind,
+    scopes: Vec<String>,
+    limits: Option<Vec<String>>,
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    let scope = (
+        prop::sample::select(NAMES),
+        prop::bool::ANY,
+        prop::sample::subsequence(vec!["pull", "push", "delete", "*", "frob"], 1..4),
+    )
+        .prop_map(|(name, is_registry, actions)| {
+            let resource_type = if is_registry {
+                "registry"
+            } else {
+                "repository"
+            };
+            format!("{resource_type}:{name}:{}", actions.join(","))
+        });
+    let limit = (
+        prop::sample::select(PATTERNS),
+        prop::sample::subsequence(vec!["pull", "push", "delete", "*"], 1..4),
+    )
+        .prop_map(|(pattern, actions)| {
+            let actions = if pattern.starts_with("registry") {
+                vec!["*"]
+            } else {
+                actions
+            };
+            format!("{pattern}:{}", actions.join(","))
+        });
+    (
+        prop::sample::select(ACCOUNTS),
+        prop::sample::subsequence(
+            vec!["g1".to_owned(), "g2".to_owned(), "other".to_owned()],
+            0..3,
+        ),
+        prop::sample::select(CredentialKind::ALL.to_vec()),
+        prop::collection::vec(scope, 1..4),
+        prop::option::of(prop::collection::vec(limit, 0..3)),
+    )
+        .prop_map(|(account, groups, kind, scopes, limits)| Request {
+            account,
+            groups,
+            kind,
+            scopes,
+            limits,
+        })
+}
+
+fn evaluate(policy: &Policy, request: &Request) -> Grant {
+    let caller = Caller {
+        account: request.account,
+        groups: &request.groups,
+        kind: Some(request.kind),
+    };
+    let scopes = parse_scopes(request.scopes.iter().map(String::as_str)).unwrap();
+    let limits: Option<Vec<ScopeLimit>> = request
+        .limits
+        .as_ref()
+        .map(|l| l.iter().map(|t| ScopeLimit::parse(t).unwrap()).collect());
+    policy.evaluate(&caller, &scopes, limits.as_deref())
+}
+
+/// (type, name) -> concrete actions, `*` expanded.
+fn concrete(grant: &Grant) -> BTreeMap<(String, String), BTreeSet<String>> {
+    let mut map: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for access in &grant.access {
+        let entry = map
+            .entry((access.resource_type.clone(), access.name.clone()))
+            .or_default();
+        for action in &access.actions {
+            if action == "*" && access.resource_type == "repository" {
+                entry.extend(["pull", "push", "delete"].map(String::from));
+            } else {
+                entry.insert(action.clone());
+            }
+        }
+    }
+    map
+}
+
+fn is_subset(
+    smaller: &BTreeMap<(String, String), BTreeSet<String>>,
+    larger: &BTreeMap<(String, String), BTreeSet<String>>,
+) -> bool {
+    smaller
+        .iter()
+        .all(|(resource, actions)| larger.get(resource).is_some_and(|l| actions.is_subset(l)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn a_grant_is_never_larger_than_the_request(rules in prop::collection::vec(rule(), 0..8), request in request()) {
+        let grant = evaluate(&policy(&rules), &request);
+        let scopes = parse_scopes(request.scopes.iter().map(String::as_str)).unwrap();
+        for access in &grant.access {
+            prop_assert!(!access.actions.is_empty());
+            let asked = scopes
+                .iter()
+                .find(|s| s.resource_type() == access.resource_type && s.name() == access.name)
+                .expect("granted a resource that was not requested");
+            let asked: Vec<&str> = asked.actions().collect();
+            for action in &access.actions {
+                prop_assert!(
+                    asked.contains(&action.as_str()) || asked.contains(&"*"),
+                    "granted {action} on {}, asked {asked:?}", access.name
+                );
+            }
+        }
+        if request.limits.as_ref().is_some_and(Vec::is_empty) {
+            prop_assert!(grant.is_empty(), "empty limits must grant nothing");
+        }
+    }
+
+    #[test]
+    fn adding_a_deny_never_adds_access(rules in prop::collection::vec(rule(), 0..8), extra in rule(), request in request()) {
+        let deny = RuleSpec { is_deny: true, ..extra };
+        let before = concrete(&evaluate(&policy(&rules), &request));
+        let mut more = rules.clone();
+        more.push(deny.clone());
+        let after = concrete(&evaluate(&policy(&more), &request));
+        prop_assert!(is_subset(&after, &before), "before {before:?}\nafter {after:?}");
+        // Deny wins wherever it is written.
+        let mut first = vec![deny];
+        first.extend(rules);
+        prop_assert_eq!(concrete(&evaluate(&policy(&first), &request)), after);
+    }
+
+    #[test]
+    fn adding_an_allow_never_removes_access(rules in prop::collection::vec(rule(), 0..8), extra in rule(), request in request()) {
+        let before = concrete(&evaluate(&policy(&rules), &request));
+        let mut more = rules;
+        more.push(RuleSpec { is_deny: false, ..extra });
+        let after = concrete(&evaluate(&policy(&more), &request));
+        prop_assert!(is_subset(&before, &after), "before {before:?}\nafter {after:?}");
+    }
+
+    #[test]
+    fn a_matching_deny_always_wins(rules in prop::collection::vec(rule(), 0..8), request in request(), action in prop::sample::select(vec!["pull", "push", "delete"])) {
+        let mut more = rules;
+        more.push(RuleSpec { is_deny: true, who: vec!["anyone"], what: "repository:**", actions: vec![action] });
+        let grant = concrete(&evaluate(&policy(&more), &request));
+        for ((resource_type, _), actions) in &grant {
+            if resource_type == "repository" {
+                prop_assert!(!actions.contains(action));
+            }
+        }
+    }
+
+    #[test]
+    fn compiled_policies_decide_the_same(rules in prop::collection::vec(rule(), 0..8), request in request()) {
+        let policy = policy(&rules);
+        let decoded = Policy::from_compiled(&policy.to_compiled()).unwrap();
+        prop_assert_eq!(evaluate(&policy, &request), evaluate(&decoded, &request));
+    }
+}
