@@ -55,6 +55,9 @@ pub struct HostOptions {
     /// Also copy component stdout/stderr to this process's stderr.
     /// Default: true when the environment has `SCOPEGATE_HOST_ECHO=1`.
     pub echo_logs: bool,
+    /// Seconds added to the wall clock the component reads (negative: the
+    /// component lives in the past), to test token expiry without waiting.
+    pub clock_offset_secs: i64,
 }
 
 impl HostOptions {
@@ -68,6 +71,7 @@ impl HostOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             capture_logs: true,
             echo_logs: std::env::var_os("SCOPEGATE_HOST_ECHO").is_some_and(|v| v == "1"),
+            clock_offset_secs: 0,
         }
     }
 }
@@ -85,6 +89,18 @@ pub struct KvStats {
     pub exists: u64,
     /// `store.get-keys` calls.
     pub get_keys: u64,
+}
+
+/// Linear memory of the component's instances since start (one instance
+/// serves one request).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Requests whose instance allocated linear memory.
+    pub requests: u64,
+    /// The largest linear memory one request's instance held, in bytes (the
+    /// sum of its core memories at their largest). Linear memory never
+    /// shrinks, so this is the request's peak.
+    pub peak_bytes: u64,
 }
 
 /// A running host. Dropping it stops the server.
@@ -107,12 +123,14 @@ impl TestHost {
         let shared = Arc::new(Shared {
             kv: Mutex::new(opts.kv),
             stats: Default::default(),
+            memory: Default::default(),
             disk: tokio::sync::Mutex::new(()),
             set_delay: opts.set_delay,
             variables: opts.variables,
             logs: Mutex::new(Vec::new()),
             capture_logs: opts.capture_logs,
             echo_logs: opts.echo_logs,
+            clock_offset_secs: opts.clock_offset_secs,
         });
 
         let listener = std::net::TcpListener::bind(opts.listen)
@@ -177,6 +195,15 @@ impl TestHost {
             deletes: s.deletes.load(Ordering::Relaxed),
             exists: s.exists.load(Ordering::Relaxed),
             get_keys: s.get_keys.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Linear memory used by requests so far.
+    pub fn memory_stats(&self) -> MemoryStats {
+        let m = &self.shared.memory;
+        MemoryStats {
+            requests: m.requests.load(Ordering::Relaxed),
+            peak_bytes: m.peak_bytes.load(Ordering::Relaxed),
         }
     }
 

@@ -2,7 +2,7 @@
 //! benchmarks and manual testing.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -20,6 +20,12 @@ usage: scopegate-host --wasm FILE [options]
   --set-delay-ms N            make every key-value set take N ms (default 0)
   --quiet                     drop component stdout/stderr (default: copy
                                 them to this process's stderr)
+  --stats-file FILE           while serving, rewrite FILE every 100 ms with
+                                JSON statistics: requests, peak linear memory
+                                of one request, key-value calls
+
+Environment: SCOPEGATE_HOST_PERFMAP=1 writes /tmp/perf-PID.map for perf;
+SCOPEGATE_HOST_POOLING=0 turns off the pooling allocator.
 ";
 
 fn main() {
@@ -31,6 +37,7 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let mut wasm = None;
+    let mut stats_file = None;
     let mut opts = HostOptions::new(PathBuf::new());
     opts.listen = SocketAddr::from(([127, 0, 0, 1], 3000));
     opts.capture_logs = false;
@@ -65,6 +72,7 @@ fn run() -> anyhow::Result<()> {
                 opts.set_delay = Duration::from_millis(ms);
             }
             "--quiet" => opts.echo_logs = false,
+            "--stats-file" => stats_file = Some(PathBuf::from(value("a file")?)),
             "-h" | "--help" => {
                 print!("{USAGE}");
                 return Ok(());
@@ -77,8 +85,30 @@ fn run() -> anyhow::Result<()> {
     let host = TestHost::start(opts)?;
     println!("Serving {}", host.url("/"));
     loop {
-        std::thread::park();
+        match &stats_file {
+            Some(file) => {
+                write_stats(&host, file)?;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            None => std::thread::park(),
+        }
     }
+}
+
+/// Replace `file` with the host's statistics as one JSON object (written
+/// aside, then renamed, so a reader never sees half of it).
+fn write_stats(host: &TestHost, file: &Path) -> anyhow::Result<()> {
+    let memory = host.memory_stats();
+    let kv = host.kv_stats();
+    let json = format!(
+        "{{\"requests\":{},\"peak_linear_memory_bytes\":{},\"kv\":{{\"gets\":{},\"sets\":{},\"deletes\":{},\"exists\":{},\"get_keys\":{}}}}}\n",
+        memory.requests, memory.peak_bytes, kv.gets, kv.sets, kv.deletes, kv.exists, kv.get_keys
+    );
+    let mut aside = file.as_os_str().to_owned();
+    aside.push(".tmp");
+    std::fs::write(&aside, json).with_context(|| format!("cannot write {}", file.display()))?;
+    std::fs::rename(&aside, file).with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(())
 }
 
 fn split_pair(s: &str) -> anyhow::Result<(String, String)> {

@@ -16,7 +16,7 @@ use hyper::header::{HeaderName, HeaderValue, HOST};
 use hyper::server::conn::http1;
 use hyper::{Request, Response, StatusCode, Uri};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, PoolingAllocationConfig, Store};
+use wasmtime::{Config, Engine, PoolingAllocationConfig, ProfilingStrategy, Store};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -43,16 +43,27 @@ fn engine() -> anyhow::Result<&'static Engine> {
             // function tables as Rust components can have.
             let mut pool = PoolingAllocationConfig::new();
             pool.table_elements(100_000);
-            let mut config = Config::new();
+            let mut config = base_config();
             config.allocation_strategy(pool);
             Engine::new(&config).ok()
         })
         .flatten();
     let engine = match pooled {
         Some(engine) => engine,
-        None => Engine::new(&Config::new())?,
+        None => Engine::new(&base_config())?,
     };
     Ok(ENGINE.get_or_init(|| engine))
+}
+
+/// The engine configuration before the allocation strategy. With
+/// `SCOPEGATE_HOST_PERFMAP=1`, compiled guest functions are listed in
+/// `/tmp/perf-PID.map` so that `perf report` names them.
+fn base_config() -> Config {
+    let mut config = Config::new();
+    if std::env::var_os("SCOPEGATE_HOST_PERFMAP").is_some_and(|v| v == "1") {
+        config.profiler(ProfilingStrategy::PerfMap);
+    }
+    config
 }
 
 /// Compile `path`, reusing an earlier compilation of the same unchanged file.
@@ -166,6 +177,7 @@ impl Server {
     ) -> anyhow::Result<Response<HyperOutgoingBody>> {
         let req = self.spin_request(req, peer)?;
         let mut store = Store::new(self.pre.engine(), RequestState::new(&self.shared));
+        store.limiter(|state| &mut state.memory);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let req = store
             .data_mut()

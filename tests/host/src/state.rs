@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -33,11 +34,22 @@ pub(crate) struct KvCounters {
     pub get_keys: AtomicU64,
 }
 
+/// Linear memory used by the requests' instances.
+#[derive(Default)]
+pub(crate) struct MemoryCounters {
+    /// Requests whose instance allocated any linear memory.
+    pub requests: AtomicU64,
+    /// The most linear memory, in bytes, one request's instance ever held
+    /// (all its core memories together).
+    pub peak_bytes: AtomicU64,
+}
+
 /// Everything the instances of one host share.
 pub(crate) struct Shared {
     /// The `default` key-value store.
     pub kv: Mutex<BTreeMap<String, Vec<u8>>>,
     pub stats: KvCounters,
+    pub memory: MemoryCounters,
     /// Serialises delayed `set`s, like Spin's single SQLite connection.
     pub disk: tokio::sync::Mutex<()>,
     pub set_delay: Duration,
@@ -46,6 +58,8 @@ pub(crate) struct Shared {
     pub logs: Mutex<Vec<u8>>,
     pub capture_logs: bool,
     pub echo_logs: bool,
+    /// Seconds added to the component's wall clock.
+    pub clock_offset_secs: i64,
 }
 
 impl Shared {
@@ -59,6 +73,27 @@ impl Shared {
     }
 }
 
+/// The system wall clock shifted by a fixed number of seconds.
+struct OffsetWallClock(i64);
+
+impl wasmtime_wasi::HostWallClock for OffsetWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+
+    fn now(&self) -> Duration {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let shift = Duration::from_secs(self.0.unsigned_abs());
+        if self.0 < 0 {
+            now.saturating_sub(shift)
+        } else {
+            now.saturating_add(shift)
+        }
+    }
+}
+
 /// The data of one request's `Store`: a fresh WASI context and resource table.
 pub(crate) struct RequestState {
     pub table: ResourceTable,
@@ -66,22 +101,29 @@ pub(crate) struct RequestState {
     pub http: WasiHttpCtx,
     pub hooks: SpinHooks,
     pub shared: Arc<Shared>,
+    /// Installed as the store's resource limiter; limits nothing.
+    pub memory: MemoryMeter,
 }
 
 impl RequestState {
     pub(crate) fn new(shared: &Arc<Shared>) -> Self {
         // Like Spin: no arguments, no environment, no preopened directories,
         // stdin empty, stdout and stderr captured.
-        let wasi = WasiCtx::builder()
+        let mut builder = WasiCtx::builder();
+        builder
             .stdout(LogSink::new(shared))
-            .stderr(LogSink::new(shared))
-            .build();
+            .stderr(LogSink::new(shared));
+        if shared.clock_offset_secs != 0 {
+            builder.wall_clock(OffsetWallClock(shared.clock_offset_secs));
+        }
+        let wasi = builder.build();
         RequestState {
             table: ResourceTable::new(),
             wasi,
             http: WasiHttpCtx::new(),
             hooks: SpinHooks,
             shared: shared.clone(),
+            memory: MemoryMeter::new(shared),
         }
     }
 }
@@ -102,6 +144,61 @@ impl WasiHttpView for RequestState {
             table: &mut self.table,
             hooks: &mut self.hooks,
         }
+    }
+}
+
+/// Measures the linear memory of one request's instance, as a
+/// [`ResourceLimiter`] that allows every growth (so behaviour is unchanged)
+/// and adds each to the request's total, raising the host-wide peak.
+pub(crate) struct MemoryMeter {
+    bytes: u64,
+    shared: Arc<Shared>,
+}
+
+impl MemoryMeter {
+    fn new(shared: &Arc<Shared>) -> Self {
+        MemoryMeter {
+            bytes: 0,
+            shared: shared.clone(),
+        }
+    }
+
+    /// Account for a memory growing from `current` to `desired` bytes
+    /// (creation counts as growing from 0).
+    fn record(&mut self, current: usize, desired: usize) {
+        let added = u64::try_from(desired.saturating_sub(current)).unwrap_or(u64::MAX);
+        if self.bytes == 0 && added > 0 {
+            self.shared.memory.requests.fetch_add(1, Ordering::Relaxed);
+        }
+        self.bytes = self.bytes.saturating_add(added);
+        self.shared
+            .memory
+            .peak_bytes
+            .fetch_max(self.bytes, Ordering::Relaxed);
+    }
+}
+
+impl ResourceLimiter for MemoryMeter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // A growth past the maximum fails without allocating anything.
+        if maximum.is_none_or(|maximum| desired <= maximum) {
+            self.record(current, desired);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
     }
 }
 
@@ -215,5 +312,50 @@ impl tokio::io::AsyncWrite for LogSink {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::sync::{Arc, Mutex};
+
+    use wasmtime::ResourceLimiter as _;
+
+    use super::{MemoryMeter, Shared};
+
+    fn shared() -> Arc<Shared> {
+        Arc::new(Shared {
+            kv: Mutex::default(),
+            stats: Default::default(),
+            memory: Default::default(),
+            disk: tokio::sync::Mutex::new(()),
+            set_delay: std::time::Duration::ZERO,
+            variables: Default::default(),
+            logs: Mutex::default(),
+            capture_logs: false,
+            echo_logs: false,
+            clock_offset_secs: 0,
+        })
+    }
+
+    #[test]
+    fn peak_is_the_largest_total_of_one_request() -> wasmtime::Result<()> {
+        const PAGE: usize = 65_536;
+        let shared = shared();
+        let mut first = MemoryMeter::new(&shared);
+        // Two memories in one instance: created, then one grows.
+        assert!(first.memory_growing(0, 17 * PAGE, None)?);
+        assert!(first.memory_growing(0, PAGE, Some(PAGE))?);
+        assert!(first.memory_growing(17 * PAGE, 20 * PAGE, None)?);
+        // A growth past the maximum allocates nothing.
+        assert!(first.memory_growing(PAGE, 2 * PAGE, Some(PAGE))?);
+        let mut second = MemoryMeter::new(&shared);
+        assert!(second.memory_growing(0, 18 * PAGE, None)?);
+
+        let memory = &shared.memory;
+        assert_eq!(memory.peak_bytes.load(Ordering::Relaxed), 21 * PAGE as u64);
+        assert_eq!(memory.requests.load(Ordering::Relaxed), 2);
+        Ok(())
     }
 }
