@@ -72,8 +72,13 @@ pub fn handle(
         (Method::Post, ["explain"]) => admin.explain(),
         (
             _,
-            ["users"] | ["users", _] | ["users", _, "unlock"] | ["tokens"] | ["tokens", _]
-            | ["refresh-tokens"] | ["refresh-tokens", _]
+            ["users"]
+            | ["users", _]
+            | ["users", _, "unlock"]
+            | ["tokens"]
+            | ["tokens", _]
+            | ["refresh-tokens"]
+            | ["refresh-tokens", _]
             | ["explain"],
         ) => Err(Error::MethodNotAllowed),
         _ => Err(Error::NotFound),
@@ -213,6 +218,12 @@ impl Admin<'_, '_> {
                 "user name must be 1-64 of a-z 0-9 . _ - @, starting with a letter or digit",
             ));
         }
+        if grant::policy()?.is_namespace(&new.name) {
+            return Err(Error::bad_request(format!(
+                "user name {} is a shared namespace in the policy; it would own repository:{}/**",
+                new.name, new.name
+            )));
+        }
         validate_groups(&new.groups)?;
         let key = records::user_key(&new.name);
         if self.env.store.get(&key)?.is_some() {
@@ -236,7 +247,9 @@ impl Admin<'_, '_> {
         let change: UserChange = self.body()?;
         let mut user = self.user(name)?;
         let mut changes = Vec::new();
-        if let Some(phc) = password_hash(change.password.as_deref(), change.password_hash.as_deref())? {
+        if let Some(phc) =
+            password_hash(change.password.as_deref(), change.password_hash.as_deref())?
+        {
             user.password = phc;
             changes.push("password".to_string());
         }
@@ -271,7 +284,10 @@ impl Admin<'_, '_> {
         store.delete(&records::lockout_key(name))?;
         store.delete(&records::user_key(name))?;
         self.audit(format!("delete user {name} and {revoked} tokens"));
-        Ok(HttpResponse::json(200, &json!({ "deleted": name, "revoked_tokens": revoked })))
+        Ok(HttpResponse::json(
+            200,
+            &json!({ "deleted": name, "revoked_tokens": revoked }),
+        ))
     }
 
     fn unlock_user(&mut self, name: &str) -> Result<HttpResponse, Error> {
@@ -287,7 +303,9 @@ impl Admin<'_, '_> {
             return Err(Error::bad_request(format!("invalid owner {:?}", new.owner)));
         }
         if new.name.is_empty() || new.name.len() > 64 || new.name.chars().any(char::is_control) {
-            return Err(Error::bad_request("token name must be 1-64 printable characters"));
+            return Err(Error::bad_request(
+                "token name must be 1-64 printable characters",
+            ));
         }
         let limits = new
             .scopes
@@ -363,9 +381,16 @@ impl Admin<'_, '_> {
         let key = self.resolve("token/", id)?;
         let digest = key.trim_start_matches("token/").to_string();
         self.env.store.delete(&key)?;
-        let refresh = self.delete_refresh_where(|record| record.via_token.as_deref() == Some(&digest))?;
-        self.audit(format!("revoke token id={} and {refresh} refresh tokens", &digest[..12]));
-        Ok(HttpResponse::json(200, &json!({ "revoked": digest, "revoked_refresh_tokens": refresh })))
+        let refresh =
+            self.delete_refresh_where(|record| record.via_token.as_deref() == Some(&digest))?;
+        self.audit(format!(
+            "revoke token id={} and {refresh} refresh tokens",
+            &digest[..12]
+        ));
+        Ok(HttpResponse::json(
+            200,
+            &json!({ "revoked": digest, "revoked_refresh_tokens": refresh }),
+        ))
     }
 
     fn list_refresh_tokens(&self) -> Result<HttpResponse, Error> {
@@ -373,7 +398,9 @@ impl Admin<'_, '_> {
         let mut tokens = Vec::new();
         for key in self.env.store.keys("refresh/")? {
             let record: Option<RefreshRecord> = records::load(self.env.store, &key)?;
-            if let Some(record) = record.filter(|r| account.as_ref().is_none_or(|a| *a == r.account)) {
+            if let Some(record) =
+                record.filter(|r| account.as_ref().is_none_or(|a| *a == r.account))
+            {
                 tokens.push(json!({
                     "id": key.trim_start_matches("refresh/"),
                     "account": record.account,
@@ -384,14 +411,20 @@ impl Admin<'_, '_> {
                 }));
             }
         }
-        Ok(HttpResponse::json(200, &json!({ "refresh_tokens": tokens })))
+        Ok(HttpResponse::json(
+            200,
+            &json!({ "refresh_tokens": tokens }),
+        ))
     }
 
     fn revoke_refresh_token(&mut self, id: &str) -> Result<HttpResponse, Error> {
         let key = self.resolve("refresh/", id)?;
         self.env.store.delete(&key)?;
         let id = key.trim_start_matches("refresh/");
-        self.audit(format!("revoke refresh token id={}", &id[..id.len().min(12)]));
+        self.audit(format!(
+            "revoke refresh token id={}",
+            &id[..id.len().min(12)]
+        ));
         Ok(HttpResponse::json(200, &json!({ "revoked": 1 })))
     }
 
@@ -407,14 +440,19 @@ impl Admin<'_, '_> {
                 self.env.store.delete(&key)?;
                 1
             }
-            (None, Some(account)) => self.delete_refresh_where(|record| record.account == account)?,
+            (None, Some(account)) => {
+                self.delete_refresh_where(|record| record.account == account)?
+            }
             _ => return Err(Error::bad_request("give exactly one of token or account")),
         };
         self.audit(format!("revoke {revoked} refresh tokens"));
         Ok(HttpResponse::json(200, &json!({ "revoked": revoked })))
     }
 
-    fn delete_refresh_where(&self, matches: impl Fn(&RefreshRecord) -> bool) -> Result<usize, Error> {
+    fn delete_refresh_where(
+        &self,
+        matches: impl Fn(&RefreshRecord) -> bool,
+    ) -> Result<usize, Error> {
         let store = self.env.store;
         let mut deleted = 0;
         for key in store.keys("refresh/")? {
@@ -460,7 +498,8 @@ impl Admin<'_, '_> {
             .collect::<Result<Vec<_>, _>>()?;
         let mut groups = request.groups;
         if let Some(account) = request.account.as_deref().filter(|a| is_valid_account(a)) {
-            let user: Option<UserRecord> = records::load(self.env.store, &records::user_key(account))?;
+            let user: Option<UserRecord> =
+                records::load(self.env.store, &records::user_key(account))?;
             groups.extend(user.map(|user| user.groups).unwrap_or_default());
         }
         let kind = match (&request.account, request.kind) {
@@ -502,13 +541,19 @@ fn token_json(id: &str, token: &TokenRecord) -> Value {
 
 fn password_hash(password: Option<&str>, phc: Option<&str>) -> Result<Option<String>, Error> {
     match (password, phc) {
-        (Some(_), Some(_)) => Err(Error::bad_request("give password or password_hash, not both")),
-        (Some(password), None) if password.chars().count() < MIN_PASSWORD_LEN => Err(Error::bad_request(
-            format!("password must be at least {MIN_PASSWORD_LEN} characters"),
+        (Some(_), Some(_)) => Err(Error::bad_request(
+            "give password or password_hash, not both",
         )),
+        (Some(password), None) if password.chars().count() < MIN_PASSWORD_LEN => {
+            Err(Error::bad_request(format!(
+                "password must be at least {MIN_PASSWORD_LEN} characters"
+            )))
+        }
         (Some(password), None) => password::hash(password).map(Some),
         (None, Some(phc)) if password::is_valid_phc(phc) => Ok(Some(phc.to_string())),
-        (None, Some(_)) => Err(Error::bad_request("password_hash must be an argon2 PHC string")),
+        (None, Some(_)) => Err(Error::bad_request(
+            "password_hash must be an argon2 PHC string",
+        )),
         (None, None) => Ok(None),
     }
 }

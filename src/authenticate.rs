@@ -196,7 +196,9 @@ fn authenticate_password(
         .is_some_and(|until| now < until)
     {
         password::waste_equal_work(password);
-        return Err(Error::Unauthorized("account locked after repeated failures"));
+        return Err(Error::Unauthorized(
+            "account locked after repeated failures",
+        ));
     }
     let user: Option<UserRecord> = records::load(store, &records::user_key(username))?;
     let Some(user) = user else {
@@ -263,7 +265,11 @@ fn record_failure(
     Ok(())
 }
 
-fn authenticate_api_token(secret: &str, store: &dyn Store, now: u64) -> Result<Authenticated, Error> {
+fn authenticate_api_token(
+    secret: &str,
+    store: &dyn Store,
+    now: u64,
+) -> Result<Authenticated, Error> {
     let digest = secret::digest_hex(secret);
     let key = records::token_key(&digest);
     let record: Option<TokenRecord> = records::load(store, &key)?;
@@ -320,15 +326,21 @@ pub fn authenticate_refresh(
             let token_key = records::token_key(digest);
             let token: Option<TokenRecord> = records::load(store, &token_key)?;
             let Some(token) = token else {
-                return Err(invalid("the API token behind this refresh token is revoked"));
+                return Err(invalid(
+                    "the API token behind this refresh token is revoked",
+                ));
             };
             if token.expires_at.is_some_and(|expiry| now >= expiry) {
                 return Err(invalid("the API token behind this refresh token expired"));
             }
-            (owner_groups(store, &token.owner)?, parse_limits(&token_key, &token.limits)?)
+            (
+                owner_groups(store, &token.owner)?,
+                parse_limits(&token_key, &token.limits)?,
+            )
         }
         None => {
-            let user: Option<UserRecord> = records::load(store, &records::user_key(&record.account))?;
+            let user: Option<UserRecord> =
+                records::load(store, &records::user_key(&record.account))?;
             match user {
                 Some(user) if !user.disabled => (user.groups, None),
                 Some(_) => return Err(invalid("account disabled")),
@@ -434,23 +446,35 @@ mod tests {
             last_used: None,
         };
         store
-            .set(&records::token_key(&secret::digest_hex(secret)), &encode(&record))
+            .set(
+                &records::token_key(&secret::digest_hex(secret)),
+                &encode(&record),
+            )
             .unwrap();
     }
 
-    fn login(store: &MemoryStore, user: &str, password: &str, now: u64) -> Result<Authenticated, Error> {
+    fn login(
+        store: &MemoryStore,
+        user: &str,
+        password: &str,
+        now: u64,
+    ) -> Result<Authenticated, Error> {
         authenticate_secret(user, password, store, &LOCKOUT, now)
     }
 
     #[test]
     fn no_header_is_anonymous_and_bad_headers_are_401() {
         let store = MemoryStore::new();
-        let anonymous = authenticate(Offered::from_header(None).unwrap(), &store, &LOCKOUT, NOW).unwrap();
+        let anonymous =
+            authenticate(Offered::from_header(None).unwrap(), &store, &LOCKOUT, NOW).unwrap();
         assert_eq!(anonymous.account(), None);
         assert_eq!(anonymous.auth_type(), "anonymous");
         for header in ["Bearer abc", "Basic !!!", "Basic", "Basic YWxpY2U="] {
             assert!(
-                matches!(Offered::from_header(Some(header)), Err(Error::Unauthorized(_))),
+                matches!(
+                    Offered::from_header(Some(header)),
+                    Err(Error::Unauthorized(_))
+                ),
                 "{header}"
             );
         }
@@ -465,8 +489,19 @@ mod tests {
         assert_eq!(alice.caller().groups, ["team".to_string()]);
         assert!(alice.limits().is_none());
         assert_eq!(store.writes(), 1, "a successful login writes nothing");
-        for (user, password) in [("alice", "wrong"), ("nobody", "right"), ("Alice", "right"), ("", "x")] {
-            assert!(matches!(login(&store, user, password, NOW), Err(Error::Unauthorized(_))), "{user}");
+        for (user, password) in [
+            ("alice", "wrong"),
+            ("nobody", "right"),
+            ("Alice", "right"),
+            ("", "x"),
+        ] {
+            assert!(
+                matches!(
+                    login(&store, user, password, NOW),
+                    Err(Error::Unauthorized(_))
+                ),
+                "{user}"
+            );
         }
     }
 
@@ -485,7 +520,10 @@ mod tests {
         assert_eq!(by_token.kind(), Some(CredentialKind::Personal));
         let later = login(&store, "alice", "right", NOW + 601).unwrap();
         assert_eq!(later.account(), Some("alice"));
-        assert!(store.get("lockout/alice").unwrap().is_none(), "success clears the failures");
+        assert!(
+            store.get("lockout/alice").unwrap().is_none(),
+            "success clears the failures"
+        );
     }
 
     #[test]
@@ -497,14 +535,22 @@ mod tests {
         };
         let writes = store.writes();
         authenticate_secret("alice", "right", &store, &settings, NOW).unwrap();
-        assert_eq!(store.writes(), writes + 1, "one marker written after a full verification");
+        assert_eq!(
+            store.writes(),
+            writes + 1,
+            "one marker written after a full verification"
+        );
         let markers = store.keys("verified/").unwrap();
         assert_eq!(markers.len(), 1);
         assert!(!markers[0].contains("right"));
         // Within the cache time the marker answers; the benchmark shows the
         // argon2 time this saves.
         authenticate_secret("alice", "right", &store, &settings, NOW + 299).unwrap();
-        assert_eq!(store.writes(), writes + 1, "a remembered login writes nothing");
+        assert_eq!(
+            store.writes(),
+            writes + 1,
+            "a remembered login writes nothing"
+        );
         // After the cache time the full check runs (and remembers again).
         authenticate_secret("alice", "right", &store, &settings, NOW + 300).unwrap();
         assert_eq!(store.writes(), writes + 2);
@@ -533,7 +579,10 @@ mod tests {
         store.set("user/alice", &encode(&user)).unwrap();
         assert!(login(&store, "alice", "right", NOW).is_err());
         add_token(&store, "sgd_tok", CredentialKind::Deploy, None);
-        assert!(login(&store, "ci", "sgd_tok", NOW).is_err(), "a disabled owner's tokens stop");
+        assert!(
+            login(&store, "ci", "sgd_tok", NOW).is_err(),
+            "a disabled owner's tokens stop"
+        );
     }
 
     #[test]
@@ -546,7 +595,10 @@ mod tests {
         assert_eq!(deploy.limits().map(<[_]>::len), Some(1));
         assert!(login(&store, "x", "sgd_live", NOW + 10).is_err(), "expired");
         assert!(login(&store, "x", "sgd_other", NOW).is_err(), "unknown");
-        assert!(login(&store, "x", "sgr_live", NOW).is_err(), "refresh token as password");
+        assert!(
+            login(&store, "x", "sgr_live", NOW).is_err(),
+            "refresh token as password"
+        );
     }
 
     #[test]
@@ -566,7 +618,10 @@ mod tests {
     fn unreadable_records_fail_closed() {
         let store = MemoryStore::new();
         store.set("user/alice", b"{\"v\":9}").unwrap();
-        assert!(matches!(login(&store, "alice", "right", NOW), Err(Error::Unavailable(_))));
+        assert!(matches!(
+            login(&store, "alice", "right", NOW),
+            Err(Error::Unavailable(_))
+        ));
     }
 
     #[test]
@@ -577,20 +632,36 @@ mod tests {
         let again = authenticate_refresh(&refresh, "reg", &store, NOW + 1).unwrap();
         assert_eq!(again.account(), Some("alice"));
         assert_eq!(again.kind(), Some(CredentialKind::Password));
-        assert!(authenticate_refresh(&refresh, "other", &store, NOW).is_err(), "service");
-        assert!(authenticate_refresh(&refresh, "reg", &store, NOW + 100).is_err(), "expired");
+        assert!(
+            authenticate_refresh(&refresh, "other", &store, NOW).is_err(),
+            "service"
+        );
+        assert!(
+            authenticate_refresh(&refresh, "reg", &store, NOW + 100).is_err(),
+            "expired"
+        );
         store.delete("user/alice").unwrap();
-        assert!(authenticate_refresh(&refresh, "reg", &store, NOW).is_err(), "user deleted");
+        assert!(
+            authenticate_refresh(&refresh, "reg", &store, NOW).is_err(),
+            "user deleted"
+        );
 
         let store = store_with_alice();
         add_token(&store, "sgd_tok", CredentialKind::Deploy, None);
         let deploy = login(&store, "x", "sgd_tok", NOW).unwrap();
         let refresh = crate::refresh::issue(&store, &deploy, "reg", NOW, 100).unwrap();
         let again = authenticate_refresh(&refresh, "reg", &store, NOW).unwrap();
-        assert_eq!(again.limits().map(<[_]>::len), Some(1), "keeps the token's limits");
+        assert_eq!(
+            again.limits().map(<[_]>::len),
+            Some(1),
+            "keeps the token's limits"
+        );
         store
             .delete(&records::token_key(&secret::digest_hex("sgd_tok")))
             .unwrap();
-        assert!(authenticate_refresh(&refresh, "reg", &store, NOW).is_err(), "dies with the token");
+        assert!(
+            authenticate_refresh(&refresh, "reg", &store, NOW).is_err(),
+            "dies with the token"
+        );
     }
 }

@@ -57,7 +57,10 @@ impl fmt::Debug for Config {
             .field("issuer", &self.issuer)
             .field("services", &self.services)
             .field("token_ttl", &self.token_ttl)
-            .field("signing_key", &self.signing_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -101,7 +104,8 @@ impl Config {
         )?)
         .map_err(|_| Error::unavailable("variable lockout_threshold is too large"))?;
         Ok(Self {
-            issuer: read("issuer")?.ok_or_else(|| Error::unavailable("variable issuer is empty"))?,
+            issuer: read("issuer")?
+                .ok_or_else(|| Error::unavailable("variable issuer is empty"))?,
             services,
             token_ttl,
             refresh_ttl: number("refresh_ttl", DEFAULT_REFRESH_TTL)?,
@@ -187,8 +191,14 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("services", "r")], "issuer"),
             (&[("issuer", "i")], "services"),
-            (&[("issuer", "i"), ("services", "r"), ("token_ttl", "5")], "token_ttl"),
-            (&[("issuer", "i"), ("services", "r"), ("token_ttl", "x")], "token_ttl"),
+            (
+                &[("issuer", "i"), ("services", "r"), ("token_ttl", "5")],
+                "token_ttl",
+            ),
+            (
+                &[("issuer", "i"), ("services", "r"), ("token_ttl", "x")],
+                "token_ttl",
+            ),
         ];
         for (pairs, name) in cases {
             let error = Config::from_variables(&variables(pairs)).unwrap_err();

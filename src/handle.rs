@@ -43,9 +43,10 @@ pub fn handle(request: &HttpRequest, env: &Env<'_>) -> Handled {
     };
     let config = Config::from_variables(env.variables);
     let realm = config.as_ref().map_or("scopegate", |c| c.realm.as_str());
-    let result = config.as_ref().map_err(clone_error).and_then(|config| {
-        route(request, env, config, flow, &mut log)
-    });
+    let result = config
+        .as_ref()
+        .map_err(clone_error)
+        .and_then(|config| route(request, env, config, flow, &mut log));
     let response = match result {
         Ok(response) => {
             log.outcome = "ok";
@@ -77,16 +78,28 @@ fn route(
     log: &mut RequestLog,
 ) -> Result<HttpResponse, Error> {
     match (request.method, request.path.as_str()) {
-        (Method::Get, path) if is_token_path(path) => {
-            token(request::parse_get(request)?, request, env, config, flow, log)
-        }
-        (Method::Post, path) if is_token_path(path) => {
-            token(request::parse_post(request)?, request, env, config, flow, log)
-        }
+        (Method::Get, path) if is_token_path(path) => token(
+            request::parse_get(request)?,
+            request,
+            env,
+            config,
+            flow,
+            log,
+        ),
+        (Method::Post, path) if is_token_path(path) => token(
+            request::parse_post(request)?,
+            request,
+            env,
+            config,
+            flow,
+            log,
+        ),
         (Method::Get, "/.well-known/jwks.json") => jwks(config),
         (Method::Get, "/healthz") => Ok(healthz(env, config)),
         (_, path) if path.starts_with("/admin/") => admin::handle(request, env, config, log),
-        (_, path) if is_token_path(path) || path == "/.well-known/jwks.json" || path == "/healthz" => {
+        (_, path)
+            if is_token_path(path) || path == "/.well-known/jwks.json" || path == "/healthz" =>
+        {
             Err(Error::MethodNotAllowed)
         }
         _ => Err(Error::NotFound),
@@ -103,7 +116,11 @@ fn token(
 ) -> Result<HttpResponse, Error> {
     log.service = Some(token_request.service.clone());
     log.client_id = token_request.client_id.clone();
-    log.requested = token_request.scopes.iter().map(ToString::to_string).collect();
+    log.requested = token_request
+        .scopes
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     if !config.is_known_service(&token_request.service) {
         return Err(Error::bad_request(format!(
             "unknown service {}",

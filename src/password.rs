@@ -81,7 +81,10 @@ pub fn cache_marker_key(cache_key: &[u8; 32], account: &str, password: &str, phc
         mac.update(&(part.len() as u64).to_be_bytes());
         mac.update(part.as_bytes());
     }
-    format!("verified/{}", crate::secret::hex(&mac.finalize().into_bytes()))
+    format!(
+        "verified/{}",
+        crate::secret::hex(&mac.finalize().into_bytes())
+    )
 }
 
 /// Whether `marker` says this password was verified and has not expired.
@@ -140,7 +143,12 @@ mod tests {
 
     #[test]
     fn foreign_hashes_are_not_valid() {
-        for phc in ["", "plain", "$2b$12$abcdefghijklmnopqrstuv", "$argon2id$v=19$m=8,t=1,p=1"] {
+        for phc in [
+            "",
+            "plain",
+            "$2b$12$abcdefghijklmnopqrstuv",
+            "$argon2id$v=19$m=8,t=1,p=1",
+        ] {
             assert!(!is_valid_phc(phc), "{phc}");
         }
         assert!(verify("x", "plain").is_err());

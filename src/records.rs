@@ -199,9 +199,15 @@ mod tests {
         let cases: &[(&[u8], &str)] = &[
             (b"", "not a record"),
             (b"[1,2]", "not a record"),
-            (b"{\"v\":2,\"password\":\"x\"}", "record version 2 is not supported"),
+            (
+                b"{\"v\":2,\"password\":\"x\"}",
+                "record version 2 is not supported",
+            ),
             (b"{\"v\":1}", "missing field"),
-            (b"{\"v\":1,\"password\":\"x\",\"admin\":true}", "unknown field"),
+            (
+                b"{\"v\":1,\"password\":\"x\",\"admin\":true}",
+                "unknown field",
+            ),
             (b"\xff\xfe", "not a record"),
         ];
         for (bytes, expected) in cases {

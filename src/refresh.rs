@@ -29,6 +29,10 @@ pub fn issue(
         expires_at: now.saturating_add(ttl),
         created_at: now,
     };
-    records::save(store, &records::refresh_key(&secret::digest_hex(&token)), &record)?;
+    records::save(
+        store,
+        &records::refresh_key(&secret::digest_hex(&token)),
+        &record,
+    )?;
     Ok(token)
 }

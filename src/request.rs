@@ -104,10 +104,11 @@ pub fn parse_get(request: &HttpRequest) -> Result<TokenRequest, Error> {
 /// Parses the form body of `POST /token`. Errors are OAuth2 errors.
 pub fn parse_post(request: &HttpRequest) -> Result<TokenRequest, Error> {
     let is_form = request.header("content-type").is_some_and(|value| {
-        value
-            .split(';')
-            .next()
-            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        value.split(';').next().is_some_and(|media| {
+            media
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
     });
     if !is_form {
         return Err(Error::oauth(
@@ -165,7 +166,7 @@ pub fn shorten(value: &str) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::http::Method;
@@ -192,9 +193,15 @@ mod tests {
 
     #[test]
     fn docker_login_and_pull() {
-        let login = parse_get(&get("account=alice&client_id=docker&offline_token=true&service=reg")).unwrap();
+        let login = parse_get(&get(
+            "account=alice&client_id=docker&offline_token=true&service=reg",
+        ))
+        .unwrap();
         assert!(login.scopes.is_empty());
-        assert!(matches!(login.grant, GrantRequest::Docker { offline: true }));
+        assert!(matches!(
+            login.grant,
+            GrantRequest::Docker { offline: true }
+        ));
         assert_eq!(login.client_id.as_deref(), Some("docker"));
 
         let pull = parse_get(&get(
@@ -202,7 +209,10 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(pull.scopes.len(), 2);
-        assert!(matches!(pull.grant, GrantRequest::Docker { offline: false }));
+        assert!(matches!(
+            pull.grant,
+            GrantRequest::Docker { offline: false }
+        ));
     }
 
     #[test]
@@ -212,8 +222,14 @@ mod tests {
         let cases = [
             ("scope=repository:a:pull".to_string(), "service is required"),
             ("service=".to_string(), "service is required"),
-            ("service=a&service=b".to_string(), "service is given more than once"),
-            (format!("service=a&scope={long}"), "parameter \"scope\" is longer"),
+            (
+                "service=a&service=b".to_string(),
+                "service is given more than once",
+            ),
+            (
+                format!("service=a&scope={long}"),
+                "parameter \"scope\" is longer",
+            ),
             (many, "too many parameters"),
             ("service=a&scope=repository:UPPER:pull".to_string(), "UPPER"),
         ];
@@ -250,12 +266,32 @@ mod tests {
     fn post_errors_are_oauth_errors() {
         let form = "application/x-www-form-urlencoded";
         let cases = [
-            ("grant_type=password&username=a&password=b&service=r", "text/plain", OAuthErrorCode::InvalidRequest),
-            ("grant_type=client_credentials&service=r", form, OAuthErrorCode::UnsupportedGrantType),
+            (
+                "grant_type=password&username=a&password=b&service=r",
+                "text/plain",
+                OAuthErrorCode::InvalidRequest,
+            ),
+            (
+                "grant_type=client_credentials&service=r",
+                form,
+                OAuthErrorCode::UnsupportedGrantType,
+            ),
             ("service=r", form, OAuthErrorCode::InvalidRequest),
-            ("grant_type=password&password=b&service=r", form, OAuthErrorCode::InvalidRequest),
-            ("grant_type=refresh_token&service=r", form, OAuthErrorCode::InvalidRequest),
-            ("grant_type=refresh_token&refresh_token=x&service=r&scope=bad", form, OAuthErrorCode::InvalidRequest),
+            (
+                "grant_type=password&password=b&service=r",
+                form,
+                OAuthErrorCode::InvalidRequest,
+            ),
+            (
+                "grant_type=refresh_token&service=r",
+                form,
+                OAuthErrorCode::InvalidRequest,
+            ),
+            (
+                "grant_type=refresh_token&refresh_token=x&service=r&scope=bad",
+                form,
+                OAuthErrorCode::InvalidRequest,
+            ),
         ];
         for (body, content_type, expected) in cases {
             match parse_post(&post(body, content_type)) {

@@ -85,16 +85,21 @@ pub fn error_response(error: &Error, flow: Flow, realm: &str, request_id: &str) 
         }
         (Error::NotFound, _) => docker(404, "NOT_FOUND", "no such endpoint"),
         (Error::AdminUnauthorized, _) => docker(401, "UNAUTHORIZED", "admin secret required")
-            .with_header("www-authenticate", "Bearer realm=\"scopegate-admin\"".to_string()),
+            .with_header(
+                "www-authenticate",
+                "Bearer realm=\"scopegate-admin\"".to_string(),
+            ),
         (Error::Missing(message), _) => docker(404, "NOT_FOUND", message),
         (Error::Conflict(message), _) => docker(409, "CONFLICT", message),
         (Error::MethodNotAllowed, _) => docker(405, "UNSUPPORTED", "method not allowed"),
         (Error::PayloadTooLarge, Flow::Docker) => {
             docker(413, "INVALID_REQUEST", "request body too large")
         }
-        (Error::PayloadTooLarge, Flow::OAuth) => {
-            oauth(413, OAuthErrorCode::InvalidRequest, "request body too large")
-        }
+        (Error::PayloadTooLarge, Flow::OAuth) => oauth(
+            413,
+            OAuthErrorCode::InvalidRequest,
+            "request body too large",
+        ),
         (Error::Unavailable(_), _) => docker(
             503,
             "UNAVAILABLE",
@@ -112,11 +117,16 @@ pub fn rfc3339(unix_seconds: u64) -> String {
     let z = days + 719_468;
     let era = z / 146_097;
     let day_of_era = z % 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
     let year = year_of_era + era * 400 + u64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
@@ -148,7 +158,12 @@ mod tests {
     #[test]
     fn unauthorized_is_identical_whatever_the_reason() {
         let a = error_response(&Error::Unauthorized("unknown user"), Flow::Docker, "r", "1");
-        let b = error_response(&Error::Unauthorized("wrong password"), Flow::Docker, "r", "1");
+        let b = error_response(
+            &Error::Unauthorized("wrong password"),
+            Flow::Docker,
+            "r",
+            "1",
+        );
         assert_eq!(a, b);
         assert_eq!(a.status, 401);
         assert_eq!(a.header("www-authenticate"), Some("Basic realm=\"r\""));

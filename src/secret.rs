@@ -25,7 +25,10 @@ pub fn random_hex(len: usize) -> Result<String, Error> {
 
 /// A new secret: `prefix` followed by 256 random bits, base64url.
 pub fn new_token(prefix: &str) -> Result<String, Error> {
-    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes(32)?)))
+    Ok(format!(
+        "{prefix}{}",
+        URL_SAFE_NO_PAD.encode(random_bytes(32)?)
+    ))
 }
 
 /// The SHA-256 of `secret` as lowercase hex: what the store keeps.

@@ -41,8 +41,8 @@ const P256_CURVE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045
 /// The DER prefix of a P-256 SubjectPublicKeyInfo with an uncompressed point:
 /// SEQUENCE, AlgorithmIdentifier(id-ecPublicKey, secp256r1), BIT STRING 0x04.
 const P256_SPKI_PREFIX: [u8; 27] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
-    0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
 ];
 
 /// Why a key or certificate could not be used. Shown in the log and in
@@ -108,8 +108,14 @@ impl PublicKey {
 fn coordinates(key: &VerifyingKey) -> (String, String) {
     let point = key.to_encoded_point(false);
     // An uncompressed point of a valid key always has both coordinates.
-    let x = point.x().map(|x| URL_SAFE_NO_PAD.encode(x)).unwrap_or_default();
-    let y = point.y().map(|y| URL_SAFE_NO_PAD.encode(y)).unwrap_or_default();
+    let x = point
+        .x()
+        .map(|x| URL_SAFE_NO_PAD.encode(x))
+        .unwrap_or_default();
+    let y = point
+        .y()
+        .map(|y| URL_SAFE_NO_PAD.encode(y))
+        .unwrap_or_default();
     (x, y)
 }
 
@@ -152,7 +158,8 @@ impl Signer {
         if info.algorithm.oid != EC_PUBLIC_KEY || curve != P256_CURVE {
             return Err(not_a_key);
         }
-        let ec_key = sec1::EcPrivateKey::try_from(info.private_key).map_err(|_| not_a_key.clone())?;
+        let ec_key =
+            sec1::EcPrivateKey::try_from(info.private_key).map_err(|_| not_a_key.clone())?;
         let secret = p256::SecretKey::from_slice(ec_key.private_key)
             .map_err(|_| not_a_key.clone())?
             .to_nonzero_scalar();
@@ -168,7 +175,10 @@ impl Signer {
             .ok_or(KeyError("signing_cert holds no P-256 public key"))?;
         let public = VerifyingKey::from_sec1_bytes(point)
             .map_err(|_| KeyError("signing_cert holds an invalid P-256 public key"))?;
-        let chain = certificates.iter().map(|der| STANDARD.encode(der)).collect();
+        let chain = certificates
+            .iter()
+            .map(|der| STANDARD.encode(der))
+            .collect();
         Ok(Self {
             secret,
             public: PublicKey::new(public),
@@ -312,9 +322,18 @@ mod tests {
         let claims = TokenClaims::new(&caller, &grant, "iss", "svc", 1_800_000_000, 300).unwrap();
         let token = signer.sign(&claims).unwrap();
         let (message, signature) = token.rsplit_once('.').unwrap();
-        let signature = p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
-        signer.public.key.verify(message.as_bytes(), &signature).unwrap();
-        assert_eq!(signer.sign(&claims).unwrap().split('.').next(), token.split('.').next());
+        let signature =
+            p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap())
+                .unwrap();
+        signer
+            .public
+            .key
+            .verify(message.as_bytes(), &signature)
+            .unwrap();
+        assert_eq!(
+            signer.sign(&claims).unwrap().split('.').next(),
+            token.split('.').next()
+        );
     }
 
     #[test]
@@ -332,7 +351,10 @@ mod tests {
             Signer::from_pem(DEV_KEY, "").unwrap_err(),
             KeyError("signing_cert holds no certificate")
         );
-        assert!(PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----").is_err());
+        assert!(
+            PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----")
+                .is_err()
+        );
     }
 
     use p256::pkcs8::EncodePrivateKey as _;

@@ -35,8 +35,12 @@ async fn entry(request: IncomingRequest) -> Response {
             (handled.response, handled.log.to_line())
         }
         Err((error, method, path)) => {
-            let response =
-                respond::error_response(&error, respond::Flow::Docker, "scopegate", &env.request_id);
+            let response = respond::error_response(
+                &error,
+                respond::Flow::Docker,
+                "scopegate",
+                &env.request_id,
+            );
             let log = crate::log::RequestLog {
                 request_id: env.request_id.clone(),
                 method: method.as_str(),
@@ -86,7 +90,11 @@ async fn read(request: IncomingRequest) -> Result<HttpRequest, (Error, Method, S
     let mut stream = request.into_body_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| {
-            (Error::bad_request("request body could not be read"), method, path.clone())
+            (
+                Error::bad_request("request body could not be read"),
+                method,
+                path.clone(),
+            )
         })?;
         if body.len() + chunk.len() > limit {
             return Err((Error::PayloadTooLarge, method, path));

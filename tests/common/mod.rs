@@ -92,7 +92,10 @@ impl Reply {
 
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|error| {
-            panic!("not JSON ({error}): {}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "not JSON ({error}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 
@@ -109,10 +112,21 @@ pub enum Body<'a> {
 }
 
 /// Sends one request over a fresh connection and reads the whole reply.
-pub fn send(host: &TestHost, method: &str, target: &str, headers: &[(&str, &str)], body: Body<'_>) -> Reply {
+pub fn send(
+    host: &TestHost,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Body<'_>,
+) -> Reply {
     let mut stream = TcpStream::connect(host.addr()).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", host.addr());
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+        host.addr()
+    );
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -129,7 +143,9 @@ pub fn send(host: &TestHost, method: &str, target: &str, headers: &[(&str, &str)
         Body::Chunked(bytes) => {
             for chunk in bytes.chunks(1000) {
                 // The server may answer (413) and close before all is sent.
-                if stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).is_err()
+                if stream
+                    .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                    .is_err()
                     || stream.write_all(chunk).is_err()
                     || stream.write_all(b"\r\n").is_err()
                 {
@@ -151,22 +167,35 @@ fn parse_reply(raw: &[u8]) -> Reply {
         .unwrap_or_else(|| panic!("no HTTP head in {:?}", String::from_utf8_lossy(raw)));
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
         body = dechunk(&body);
     }
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(end) = data.windows(2).position(|w| w == b"\r\n") else { break };
+    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
         let size_text = String::from_utf8_lossy(&data[..end]);
         let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
         if size == 0 {
@@ -180,8 +209,12 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 
 /// `GET target` with optional Basic credentials.
 pub fn get(host: &TestHost, target: &str, basic: Option<(&str, &str)>) -> Reply {
-    let authorization = basic.map(|(user, password)| format!("Basic {}", STANDARD.encode(format!("{user}:{password}"))));
-    let headers: Vec<(&str, &str)> = authorization.iter().map(|value| ("Authorization", value.as_str())).collect();
+    let authorization = basic
+        .map(|(user, password)| format!("Basic {}", STANDARD.encode(format!("{user}:{password}"))));
+    let headers: Vec<(&str, &str)> = authorization
+        .iter()
+        .map(|value| ("Authorization", value.as_str()))
+        .collect();
     send(host, "GET", target, &headers, Body::None)
 }
 
@@ -198,7 +231,9 @@ pub fn post_form(host: &TestHost, target: &str, form: &[(&str, &str)]) -> Reply 
 }
 
 pub fn form_body(form: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish()
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish()
 }
 
 /// `/token?service=SERVICE&scope=..` for each scope.
@@ -244,7 +279,11 @@ pub fn verify(host: &TestHost, token: &str) -> (serde_json::Value, JWTClaims<Reg
     // x5c: exactly the development certificate, standard base64 DER.
     let x5c = header["x5c"].as_array().expect("x5c array");
     let cert_der = STANDARD.decode(x5c[0].as_str().unwrap()).unwrap();
-    assert_eq!(cert_der, pem_der(DEV_CERT), "x5c[0] is the signing certificate");
+    assert_eq!(
+        cert_der,
+        pem_der(DEV_CERT),
+        "x5c[0] is the signing certificate"
+    );
     let spki = spki_from_certificate(&cert_der);
     let key_from_cert = ES256PublicKey::from_der(&spki).unwrap();
 
@@ -283,11 +322,18 @@ pub fn verify(host: &TestHost, token: &str) -> (serde_json::Value, JWTClaims<Reg
         .expect("signature verifies against the JWKS key");
 
     // distribution 2.8 needs `aud` as a JSON string, and exp/nbf/iat numbers.
-    assert!(payload["aud"].is_string(), "aud must be a string: {payload}");
+    assert!(
+        payload["aud"].is_string(),
+        "aud must be a string: {payload}"
+    );
     let iat = payload["iat"].as_u64().unwrap();
     assert_eq!(payload["exp"].as_u64().unwrap(), iat + 300);
     assert!(payload["nbf"].as_u64().unwrap() <= iat);
-    assert_eq!(payload["jti"].as_str().unwrap().len(), 32, "jti is 128 bits of hex");
+    assert_eq!(
+        payload["jti"].as_str().unwrap().len(),
+        32,
+        "jti is 128 bits of hex"
+    );
     (payload, claims)
 }
 
@@ -305,7 +351,11 @@ pub fn pem_der(pem: &str) -> Vec<u8> {
 pub fn spki_from_certificate(der: &[u8]) -> Vec<u8> {
     use x509_cert::der::{Decode, Encode};
     let certificate = x509_cert::Certificate::from_der(der).unwrap();
-    certificate.tbs_certificate.subject_public_key_info.to_der().unwrap()
+    certificate
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .unwrap()
 }
 
 /// The `access` claim as (type, name, sorted actions) triples.

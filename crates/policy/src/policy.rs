@@ -256,6 +256,16 @@ impl Policy {
         &self.files
     }
 
+    /// Whether `name` is the leading literal segment of some rule's pattern
+    /// (a shared namespace such as `team` or `public`). An account with that
+    /// name would own the namespace through `{account}/**`, so account
+    /// creation must refuse it.
+    pub fn is_namespace(&self, name: &str) -> bool {
+        self.rules.iter().flat_map(|rule| &rule.what).any(|pattern| {
+            matches!(pattern.segments().first(), Some(crate::pattern::Segment::Literal(first)) if &**first == name)
+        })
+    }
+
     pub(crate) fn index(&self, resource_type: ResourceType) -> &Index {
         &self.indexes[resource_type.index()]
     }
