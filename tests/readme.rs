@@ -69,7 +69,9 @@ fn quick_start_commands_work() {
     let credentials = flag_values(&curl, "-u")[0];
     let (user, password) = credentials.split_once(':').unwrap();
     let url = curl.last().unwrap();
-    let target = url.strip_prefix("http://127.0.0.1:3000").expect("README talks to spin's default address");
+    let target = url
+        .strip_prefix("http://127.0.0.1:3000")
+        .expect("README talks to spin's default address");
     let reply = get(&host, target, Some((user, password)));
     assert_eq!(reply.status, 200, "{}", reply.text());
     let token = reply.json()["token"].as_str().unwrap().to_string();
@@ -97,12 +99,21 @@ fn manifest_declares_every_variable_the_component_reads() {
     let declared: Vec<&String> = manifest["variables"].as_table().unwrap().keys().collect();
     let component = &manifest["component"]["scopegate"];
     let passed: Vec<&String> = component["variables"].as_table().unwrap().keys().collect();
-    assert_eq!(declared, passed, "every application variable reaches the component");
+    assert_eq!(
+        declared, passed,
+        "every application variable reaches the component"
+    );
     for name in variables_read_by_the_component() {
-        assert!(declared.contains(&&name), "spin.toml does not declare {name}");
+        assert!(
+            declared.contains(&&name),
+            "spin.toml does not declare {name}"
+        );
     }
     for name in static_variables("dev/runtime-config.toml").keys() {
-        assert!(declared.contains(&name), "dev config sets undeclared {name}");
+        assert!(
+            declared.contains(&name),
+            "dev config sets undeclared {name}"
+        );
     }
     let source = component["source"].as_str().unwrap();
     assert_eq!(source, "target/wasm32-wasip2/release/scopegate.wasm");
@@ -110,14 +121,27 @@ fn manifest_declares_every_variable_the_component_reads() {
         component["build"]["command"].as_str().unwrap(),
         "cargo build --target wasm32-wasip2 --release -p scopegate"
     );
-    assert_eq!(component["allowed_outbound_hosts"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        component["allowed_outbound_hosts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
     let routes: Vec<&str> = manifest["trigger"]["http"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t["route"].as_str().unwrap())
         .collect();
-    for route in ["/token", "/jwt/auth", "/auth", "/.well-known/jwks.json", "/healthz", "/admin/..."] {
+    for route in [
+        "/token",
+        "/jwt/auth",
+        "/auth",
+        "/.well-known/jwks.json",
+        "/healthz",
+        "/admin/...",
+    ] {
         assert!(routes.contains(&route), "spin.toml routes {route}");
     }
 }

@@ -24,16 +24,26 @@ fn anonymous_pull_of_a_public_repository() {
     let (payload, claims) = verify(&host, body["token"].as_str().unwrap());
     assert_eq!(payload["sub"], "");
     assert_eq!(claims.custom.auth_type, "anonymous");
-    assert_eq!(access_of(&claims), [entry("repository", "public/hello", &["pull"])]);
+    assert_eq!(
+        access_of(&claims),
+        [entry("repository", "public/hello", &["pull"])]
+    );
 }
 
 #[test]
 fn anonymous_push_gets_a_token_without_push() {
     let host = start(variables(), seeded_users());
-    let reply = get(&host, &token_path(&["repository:public/hello:push,pull"]), None);
+    let reply = get(
+        &host,
+        &token_path(&["repository:public/hello:push,pull"]),
+        None,
+    );
     assert_eq!(reply.status, 200);
     let (_, claims) = verify(&host, reply.json()["token"].as_str().unwrap());
-    assert_eq!(access_of(&claims), [entry("repository", "public/hello", &["pull"])]);
+    assert_eq!(
+        access_of(&claims),
+        [entry("repository", "public/hello", &["pull"])]
+    );
 }
 
 #[test]
@@ -48,7 +58,10 @@ fn authenticated_push_to_the_team_namespace() {
     let (payload, claims) = verify(&host, reply.json()["token"].as_str().unwrap());
     assert_eq!(payload["sub"], "alice");
     assert_eq!(claims.custom.auth_type, "password");
-    assert_eq!(access_of(&claims), [entry("repository", "team/app", &["pull", "push"])]);
+    assert_eq!(
+        access_of(&claims),
+        [entry("repository", "team/app", &["pull", "push"])]
+    );
 }
 
 #[test]
@@ -99,11 +112,19 @@ fn several_scopes_in_one_value_and_delete_by_star() {
 #[test]
 fn catalog_for_admins_only() {
     let host = start(variables(), seeded_users());
-    let admin = get(&host, &token_path(&["registry:catalog:*"]), Some(("admin", "admin-password")));
+    let admin = get(
+        &host,
+        &token_path(&["registry:catalog:*"]),
+        Some(("admin", "admin-password")),
+    );
     let (_, claims) = verify(&host, admin.json()["token"].as_str().unwrap());
     assert_eq!(access_of(&claims), [entry("registry", "catalog", &["*"])]);
 
-    let alice = get(&host, &token_path(&["registry:catalog:*"]), Some(("alice", "alice-password")));
+    let alice = get(
+        &host,
+        &token_path(&["registry:catalog:*"]),
+        Some(("alice", "alice-password")),
+    );
     let (_, claims) = verify(&host, alice.json()["token"].as_str().unwrap());
     assert!(access_of(&claims).is_empty());
 }
@@ -111,11 +132,18 @@ fn catalog_for_admins_only() {
 #[test]
 fn unknown_service_is_a_400() {
     let host = start(variables(), seeded_users());
-    let reply = get(&host, "/token?service=elsewhere&scope=repository:public/a:pull", None);
+    let reply = get(
+        &host,
+        "/token?service=elsewhere&scope=repository:public/a:pull",
+        None,
+    );
     assert_eq!(reply.status, 400);
     let body = reply.json();
     assert_eq!(body["errors"][0]["code"], "INVALID_REQUEST");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("elsewhere"));
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("elsewhere"));
 }
 
 #[test]
@@ -124,10 +152,17 @@ fn bad_credentials_are_one_identical_401() {
     let path = token_path(&["repository:team/app:pull"]);
     let wrong_password = get(&host, &path, Some(("alice", "nope")));
     let unknown_user = get(&host, &path, Some(("mallory", "nope")));
-    let unknown_token = get(&host, &path, Some(("ci", "sgd_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")));
+    let unknown_token = get(
+        &host,
+        &path,
+        Some(("ci", "sgd_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")),
+    );
     for reply in [&wrong_password, &unknown_user, &unknown_token] {
         assert_eq!(reply.status, 401);
-        assert_eq!(reply.header("www-authenticate"), Some("Basic realm=\"http://127.0.0.1/token\""));
+        assert_eq!(
+            reply.header("www-authenticate"),
+            Some("Basic realm=\"http://127.0.0.1/token\"")
+        );
         assert_eq!(reply.json()["errors"][0]["code"], "UNAUTHORIZED");
         assert_eq!(reply.body, wrong_password.body);
     }
@@ -145,11 +180,16 @@ fn malformed_scope_is_a_400_naming_it() {
     for scope in cases {
         let reply = get(&host, &token_path(&[scope]), None);
         assert_eq!(reply.status, 400, "{scope}: {}", reply.text());
-        let message = reply.json()["errors"][0]["message"].as_str().unwrap().to_string();
+        let message = reply.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert_eq!(reply.json()["errors"][0]["code"], "INVALID_REQUEST");
         assert!(!message.is_empty(), "{scope}");
     }
-    let many: Vec<String> = (0..33).map(|i| format!("repository:public/r{i}:pull")).collect();
+    let many: Vec<String> = (0..33)
+        .map(|i| format!("repository:public/r{i}:pull"))
+        .collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
     assert_eq!(get(&host, &token_path(&many), None).status, 400);
 }
@@ -179,7 +219,10 @@ fn previous_key_is_published_during_rotation() {
         "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEVs/o5+uQbTjL3chynL4wXgUg2R9\nq9UU8I5mEovUf86QZ7kOBIjJwqnzD1omageEHWwHdBO6B+dFabmdT9POxg==\n-----END PUBLIC KEY-----\n".into(),
     );
     let host = start(vars, seeded_users());
-    let keys = get(&host, "/.well-known/jwks.json", None).json()["keys"].as_array().unwrap().clone();
+    let keys = get(&host, "/.well-known/jwks.json", None).json()["keys"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(keys.len(), 2);
     assert_ne!(keys[0]["kid"], keys[1]["kid"]);
 }
@@ -195,7 +238,9 @@ fn unusable_key_fails_closed_with_503() {
     let health = get(&host, "/healthz", None);
     assert_eq!(health.status, 503);
     assert!(!health.text().contains("not a key"));
-    assert!(host.logs().contains("signing_key is not a P-256 PKCS#8 PEM private key"));
+    assert!(host
+        .logs()
+        .contains("signing_key is not a P-256 PKCS#8 PEM private key"));
 }
 
 #[test]
@@ -212,9 +257,17 @@ fn routes_and_methods() {
 #[test]
 fn logs_carry_one_json_line_per_request_and_no_secrets() {
     let host = start(variables(), seeded_users());
-    let reply = get(&host, &token_path(&["repository:team/app:pull"]), Some(("alice", "alice-password")));
+    let reply = get(
+        &host,
+        &token_path(&["repository:team/app:pull"]),
+        Some(("alice", "alice-password")),
+    );
     let token = reply.json()["token"].as_str().unwrap().to_string();
-    get(&host, &token_path(&["repository:team/app:pull"]), Some(("alice", "wrong-password")));
+    get(
+        &host,
+        &token_path(&["repository:team/app:pull"]),
+        Some(("alice", "wrong-password")),
+    );
     let logs = host.logs();
     assert!(!logs.contains("alice-password"));
     assert!(!logs.contains("wrong-password"));

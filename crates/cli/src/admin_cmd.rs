@@ -132,10 +132,10 @@ impl<'a> Client<'a> {
     /// the server's message.
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
         let url = format!("{}/admin/{path}", self.server.server.trim_end_matches('/'));
-        let request = self
-            .agent
-            .request(method, &url)
-            .set("Authorization", &format!("Bearer {}", self.server.admin_secret));
+        let request = self.agent.request(method, &url).set(
+            "Authorization",
+            &format!("Bearer {}", self.server.admin_secret),
+        );
         let result = match body {
             Some(body) => request
                 .set("Content-Type", "application/json")
@@ -196,14 +196,15 @@ pub fn parse_ttl(text: &str) -> Result<u64> {
         'd' => 86_400,
         _ => bail!("ttl {text:?}: unit must be s, m, h or d"),
     };
-    number
-        .checked_mul(factor)
-        .context("ttl is too large")
+    number.checked_mul(factor).context("ttl is too large")
 }
 
 fn output(server: &ServerArgs, value: &Value, table: impl FnOnce(&Value)) {
     if server.json {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
     } else {
         table(value);
     }
@@ -216,10 +217,22 @@ fn time(value: &Value) -> String {
 }
 
 fn print_users(users: &[Value]) {
-    println!("{:<24} {:<8} {:<22} GROUPS", "NAME", "STATE", "LOCKED UNTIL");
+    println!(
+        "{:<24} {:<8} {:<22} GROUPS",
+        "NAME", "STATE", "LOCKED UNTIL"
+    );
     for user in users {
-        let state = if user["disabled"].as_bool() == Some(true) { "disabled" } else { "active" };
-        let groups: Vec<&str> = user["groups"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let state = if user["disabled"].as_bool() == Some(true) {
+            "disabled"
+        } else {
+            "active"
+        };
+        let groups: Vec<&str> = user["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         println!(
             "{:<24} {:<8} {:<22} {}",
             user["name"].as_str().unwrap_or("?"),
@@ -236,29 +249,47 @@ pub fn user(server: &ServerArgs, command: &UserCommand) -> Result<()> {
     let answer = match command {
         UserCommand::Add { name, groups } => {
             let password = read_password(&format!("Password for {name}: "))?;
-            client.call("POST", "users", Some(json!({"name": name, "password": password, "groups": groups})))?
+            client.call(
+                "POST",
+                "users",
+                Some(json!({"name": name, "password": password, "groups": groups})),
+            )?
         }
         UserCommand::List => {
             let answer = client.call("GET", "users", None)?;
-            output(server, &answer, |v| print_users(v["users"].as_array().map_or(&[], Vec::as_slice)));
+            output(server, &answer, |v| {
+                print_users(v["users"].as_array().map_or(&[], Vec::as_slice))
+            });
             return Ok(());
         }
         UserCommand::Show { name } => client.call("GET", &format!("users/{name}"), None)?,
-        UserCommand::SetGroups { name, groups } => {
-            client.call("PATCH", &format!("users/{name}"), Some(json!({"groups": groups})))?
-        }
+        UserCommand::SetGroups { name, groups } => client.call(
+            "PATCH",
+            &format!("users/{name}"),
+            Some(json!({"groups": groups})),
+        )?,
         UserCommand::Passwd { name } => {
             let password = read_password(&format!("New password for {name}: "))?;
-            client.call("PATCH", &format!("users/{name}"), Some(json!({"password": password})))?
+            client.call(
+                "PATCH",
+                &format!("users/{name}"),
+                Some(json!({"password": password})),
+            )?
         }
-        UserCommand::Disable { name } => {
-            client.call("PATCH", &format!("users/{name}"), Some(json!({"disabled": true})))?
-        }
-        UserCommand::Enable { name } => {
-            client.call("PATCH", &format!("users/{name}"), Some(json!({"disabled": false})))?
-        }
+        UserCommand::Disable { name } => client.call(
+            "PATCH",
+            &format!("users/{name}"),
+            Some(json!({"disabled": true})),
+        )?,
+        UserCommand::Enable { name } => client.call(
+            "PATCH",
+            &format!("users/{name}"),
+            Some(json!({"disabled": false})),
+        )?,
         UserCommand::Delete { name } => client.call("DELETE", &format!("users/{name}"), None)?,
-        UserCommand::Unlock { name } => client.call("POST", &format!("users/{name}/unlock"), None)?,
+        UserCommand::Unlock { name } => {
+            client.call("POST", &format!("users/{name}/unlock"), None)?
+        }
     };
     output(server, &answer, |v| {
         if v.get("name").is_some() {
@@ -277,7 +308,12 @@ fn print_tokens(tokens: &[Value]) {
     );
     for token in tokens {
         let id = token["id"].as_str().unwrap_or("?");
-        let scopes: Vec<&str> = token["scopes"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let scopes: Vec<&str> = token["scopes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         println!(
             "{:<14} {:<9} {:<16} {:<20} {:<21} {:<21} {}",
             &id[..id.len().min(12)],
@@ -286,7 +322,11 @@ fn print_tokens(tokens: &[Value]) {
             token["name"].as_str().unwrap_or("?"),
             time(&token["expires_at"]),
             time(&token["last_used"]),
-            if scopes.is_empty() { "(policy only)".to_string() } else { scopes.join(" ") }
+            if scopes.is_empty() {
+                "(policy only)".to_string()
+            } else {
+                scopes.join(" ")
+            }
         );
     }
 }
@@ -295,7 +335,13 @@ fn print_tokens(tokens: &[Value]) {
 pub fn token(server: &ServerArgs, command: &TokenCommand) -> Result<()> {
     let client = Client::new(server);
     match command {
-        TokenCommand::Create { kind, owner, name, scopes, ttl } => {
+        TokenCommand::Create {
+            kind,
+            owner,
+            name,
+            scopes,
+            ttl,
+        } => {
             let mut body = json!({
                 "kind": kind,
                 "owner": owner,
@@ -319,14 +365,18 @@ pub fn token(server: &ServerArgs, command: &TokenCommand) -> Result<()> {
                 None => "tokens".to_string(),
             };
             let answer = client.call("GET", &path, None)?;
-            output(server, &answer, |v| print_tokens(v["tokens"].as_array().map_or(&[], Vec::as_slice)));
+            output(server, &answer, |v| {
+                print_tokens(v["tokens"].as_array().map_or(&[], Vec::as_slice))
+            });
         }
         TokenCommand::Revoke { id } => {
             let answer = client.call("DELETE", &format!("tokens/{id}"), None)?;
             output(server, &answer, |v| {
                 println!(
                     "revoked token {} and {} refresh tokens issued through it",
-                    v["revoked"].as_str().map_or("?", |id| &id[..id.len().min(12)]),
+                    v["revoked"]
+                        .as_str()
+                        .map_or("?", |id| &id[..id.len().min(12)]),
                     v["revoked_refresh_tokens"]
                 );
             });
@@ -346,7 +396,10 @@ pub fn refresh(server: &ServerArgs, command: &RefreshCommand) -> Result<()> {
             };
             let answer = client.call("GET", &path, None)?;
             output(server, &answer, |v| {
-                println!("{:<14} {:<16} {:<9} {:<24} EXPIRES", "ID", "ACCOUNT", "KIND", "SERVICE");
+                println!(
+                    "{:<14} {:<16} {:<9} {:<24} EXPIRES",
+                    "ID", "ACCOUNT", "KIND", "SERVICE"
+                );
                 for token in v["refresh_tokens"].as_array().into_iter().flatten() {
                     let id = token["id"].as_str().unwrap_or("?");
                     println!(
@@ -363,12 +416,16 @@ pub fn refresh(server: &ServerArgs, command: &RefreshCommand) -> Result<()> {
         RefreshCommand::Revoke { id, account } => {
             let answer = match (id, account) {
                 (Some(id), None) => client.call("DELETE", &format!("refresh-tokens/{id}"), None)?,
-                (None, Some(account)) => {
-                    client.call("POST", "refresh-tokens/revoke", Some(json!({"account": account})))?
-                }
+                (None, Some(account)) => client.call(
+                    "POST",
+                    "refresh-tokens/revoke",
+                    Some(json!({"account": account})),
+                )?,
                 _ => bail!("give a refresh token id or --account"),
             };
-            output(server, &answer, |v| println!("revoked {} refresh tokens", v["revoked"]));
+            output(server, &answer, |v| {
+                println!("revoked {} refresh tokens", v["revoked"])
+            });
         }
     }
     Ok(())
@@ -389,8 +446,17 @@ pub fn explain(server: &ServerArgs, args: &ExplainArgs) -> Result<()> {
         })),
     )?;
     output(server, &answer, |v| {
-        println!("granted: {}", v["granted"].as_str().filter(|g| !g.is_empty()).unwrap_or("(nothing)"));
-        println!("{}", serde_json::to_string_pretty(&v["explanation"]).unwrap_or_default());
+        println!(
+            "granted: {}",
+            v["granted"]
+                .as_str()
+                .filter(|g| !g.is_empty())
+                .unwrap_or("(nothing)")
+        );
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v["explanation"]).unwrap_or_default()
+        );
     });
     Ok(())
 }
@@ -401,7 +467,13 @@ mod tests {
 
     #[test]
     fn ttl_units() {
-        for (text, seconds) in [("90d", 7_776_000), ("12h", 43_200), ("15m", 900), ("30s", 30), ("3600", 3600)] {
+        for (text, seconds) in [
+            ("90d", 7_776_000),
+            ("12h", 43_200),
+            ("15m", 900),
+            ("30s", 30),
+            ("3600", 3600),
+        ] {
             assert_eq!(parse_ttl(text).ok(), Some(seconds), "{text}");
         }
         for text in ["", "d", "5w", "-1", "1.5h"] {

@@ -39,7 +39,10 @@ pub fn run(args: &KeygenArgs) -> Result<()> {
     let cert_path = args.out.join("signing-cert.pem");
     for path in [&key_path, &cert_path] {
         if path.exists() {
-            bail!("{} exists already; refusing to overwrite it", path.display());
+            bail!(
+                "{} exists already; refusing to overwrite it",
+                path.display()
+            );
         }
     }
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("generating the key")?;
@@ -50,7 +53,9 @@ pub fn run(args: &KeygenArgs) -> Result<()> {
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::days(1);
     params.not_after = now + time::Duration::days(i64::from(args.days));
-    let cert = params.self_signed(&key).context("signing the certificate")?;
+    let cert = params
+        .self_signed(&key)
+        .context("signing the certificate")?;
 
     write_new(&key_path, key.serialize_pem().as_bytes(), true)?;
     write_new(&cert_path, cert.pem().as_bytes(), false)?;
@@ -58,12 +63,22 @@ pub fn run(args: &KeygenArgs) -> Result<()> {
         .map_err(|error| anyhow::anyhow!("the new key does not load: {error}"))?;
     let kid = public.public_key().kid().to_string();
 
-    println!("Wrote {} (secret) and {}.", key_path.display(), cert_path.display());
+    println!(
+        "Wrote {} (secret) and {}.",
+        key_path.display(),
+        cert_path.display()
+    );
     println!("Key id (kid, RFC 7638): {kid}");
     println!();
     println!("# Spin variables (keep signing_key in a secret store):");
-    println!("#   SPIN_VARIABLE_SIGNING_KEY=\"$(cat {})\"", key_path.display());
-    println!("#   SPIN_VARIABLE_SIGNING_CERT=\"$(cat {})\"", cert_path.display());
+    println!(
+        "#   SPIN_VARIABLE_SIGNING_KEY=\"$(cat {})\"",
+        key_path.display()
+    );
+    println!(
+        "#   SPIN_VARIABLE_SIGNING_CERT=\"$(cat {})\"",
+        cert_path.display()
+    );
     println!("#   SPIN_VARIABLE_ISSUER={}", args.issuer);
     println!("#   SPIN_VARIABLE_SERVICES={}", args.service);
     println!();
@@ -73,7 +88,10 @@ pub fn run(args: &KeygenArgs) -> Result<()> {
     println!("    realm: {}", args.realm);
     println!("    service: {}", args.service);
     println!("    issuer: {}", args.issuer);
-    println!("    rootcertbundle: /etc/docker/registry/{}", file_name(&cert_path));
+    println!(
+        "    rootcertbundle: /etc/docker/registry/{}",
+        file_name(&cert_path)
+    );
     println!("    # distribution 3.x may use the JWKS instead of, or beside, the bundle:");
     println!("    # jwks: /etc/docker/registry/jwks.json   (GET /.well-known/jwks.json)");
     Ok(())

@@ -15,13 +15,19 @@ const ADMIN_SECRET: &str = "cli-admin-secret";
 fn start() -> TestHost {
     let variables: BTreeMap<String, String> = [
         ("signing_key", include_str!("../../../dev/signing-key.pem")),
-        ("signing_cert", include_str!("../../../dev/signing-cert.pem")),
+        (
+            "signing_cert",
+            include_str!("../../../dev/signing-cert.pem"),
+        ),
         ("services", "registry.test"),
         ("issuer", "cli-test"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
-    .chain([("admin_token_sha256".to_string(), scopegate::secret::digest_hex(ADMIN_SECRET))])
+    .chain([(
+        "admin_token_sha256".to_string(),
+        scopegate::secret::digest_hex(ADMIN_SECRET),
+    )])
     .collect();
     TestHost::start(HostOptions {
         variables,
@@ -79,7 +85,9 @@ fn token(host: &TestHost, user: &str, password: &str, scope: &str) -> (u16, serd
     let body: serde_json::Value = serde_json::from_str(&raw[start..=end]).unwrap();
     let payload = body["token"].as_str().unwrap().split('.').nth(1).unwrap();
     let claims: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap(),
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
     )
     .unwrap();
     (status, claims["access"].clone())
@@ -88,16 +96,36 @@ fn token(host: &TestHost, user: &str, password: &str, scope: &str) -> (u16, serd
 #[test]
 fn operator_creates_a_user_and_a_deploy_token_and_gets_tokens_with_both() {
     let host = start();
-    ok(&scopegate(&host, &["user", "add", "alice", "--group", "team"], Some("alice-password\n")));
-    let (status, access) = token(&host, "alice", "alice-password", "repository:team/app:pull,push");
+    ok(&scopegate(
+        &host,
+        &["user", "add", "alice", "--group", "team"],
+        Some("alice-password\n"),
+    ));
+    let (status, access) = token(
+        &host,
+        "alice",
+        "alice-password",
+        "repository:team/app:pull,push",
+    );
     assert_eq!(status, 200);
     assert_eq!(access[0]["actions"], serde_json::json!(["pull", "push"]));
 
     let created = ok(&scopegate(
         &host,
         &[
-            "token", "create", "--kind", "deploy", "--owner", "alice", "--name", "prod",
-            "--scope", "repository:team/**:pull", "--ttl", "30d", "--json",
+            "token",
+            "create",
+            "--kind",
+            "deploy",
+            "--owner",
+            "alice",
+            "--name",
+            "prod",
+            "--scope",
+            "repository:team/**:pull",
+            "--ttl",
+            "30d",
+            "--json",
         ],
         None,
     ));
@@ -106,38 +134,75 @@ fn operator_creates_a_user_and_a_deploy_token_and_gets_tokens_with_both() {
     assert!(secret.starts_with("sgd_"));
     let (status, access) = token(&host, "ci", secret, "repository:team/app:pull,push");
     assert_eq!(status, 200);
-    assert_eq!(access[0]["actions"], serde_json::json!(["pull"]), "the token's limit narrows");
+    assert_eq!(
+        access[0]["actions"],
+        serde_json::json!(["pull"]),
+        "the token's limit narrows"
+    );
 
     let listed = ok(&scopegate(&host, &["token", "list"], None));
-    assert!(listed.contains("prod") && listed.contains("deploy"), "{listed}");
+    assert!(
+        listed.contains("prod") && listed.contains("deploy"),
+        "{listed}"
+    );
     assert!(!listed.contains(secret), "lists never show secrets");
 
     let id = created["id"].as_str().unwrap();
     ok(&scopegate(&host, &["token", "revoke", &id[..10]], None));
-    assert_eq!(token(&host, "ci", secret, "repository:team/app:pull").0, 401);
+    assert_eq!(
+        token(&host, "ci", secret, "repository:team/app:pull").0,
+        401
+    );
 
     ok(&scopegate(&host, &["user", "disable", "alice"], None));
-    assert_eq!(token(&host, "alice", "alice-password", "repository:team/app:pull").0, 401);
+    assert_eq!(
+        token(&host, "alice", "alice-password", "repository:team/app:pull").0,
+        401
+    );
     let users = ok(&scopegate(&host, &["user", "list"], None));
-    assert!(users.contains("alice") && users.contains("disabled"), "{users}");
+    assert!(
+        users.contains("alice") && users.contains("disabled"),
+        "{users}"
+    );
     ok(&scopegate(&host, &["user", "enable", "alice"], None));
-    assert_eq!(token(&host, "alice", "alice-password", "repository:team/app:pull").0, 200);
+    assert_eq!(
+        token(&host, "alice", "alice-password", "repository:team/app:pull").0,
+        200
+    );
 
     let explained = ok(&scopegate(
         &host,
-        &["explain", "--account", "alice", "--kind", "deploy", "--scope", "repository:team/app:delete,pull"],
+        &[
+            "explain",
+            "--account",
+            "alice",
+            "--kind",
+            "deploy",
+            "--scope",
+            "repository:team/app:delete,pull",
+        ],
         None,
     ));
-    assert!(explained.contains("granted: repository:team/app:pull"), "{explained}");
+    assert!(
+        explained.contains("granted: repository:team/app:pull"),
+        "{explained}"
+    );
 
     ok(&scopegate(&host, &["user", "delete", "alice"], None));
-    assert_eq!(token(&host, "alice", "alice-password", "repository:team/app:pull").0, 401);
+    assert_eq!(
+        token(&host, "alice", "alice-password", "repository:team/app:pull").0,
+        401
+    );
 }
 
 #[test]
 fn errors_reach_the_operator_with_a_non_zero_exit() {
     let host = start();
-    let output = scopegate(&host, &["user", "add", "Not Valid"], Some("long-enough-password\n"));
+    let output = scopegate(
+        &host,
+        &["user", "add", "Not Valid"],
+        Some("long-enough-password\n"),
+    );
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("400"));
 
@@ -150,7 +215,13 @@ fn errors_reach_the_operator_with_a_non_zero_exit() {
     assert!(!wrong_secret.status.success());
     assert!(String::from_utf8_lossy(&wrong_secret.stderr).contains("401"));
 
-    let bad_ttl = scopegate(&host, &["token", "create", "--kind", "deploy", "--owner", "a", "--ttl", "5w"], None);
+    let bad_ttl = scopegate(
+        &host,
+        &[
+            "token", "create", "--kind", "deploy", "--owner", "a", "--ttl", "5w",
+        ],
+        None,
+    );
     assert!(!bad_ttl.status.success());
 }
 
@@ -159,11 +230,22 @@ fn keygen_writes_a_pair_the_component_accepts() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_str().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_scopegate"))
-        .args(["keygen", "--out", out, "--issuer", "iss", "--service", "registry.example"])
+        .args([
+            "keygen",
+            "--out",
+            out,
+            "--issuer",
+            "iss",
+            "--service",
+            "registry.example",
+        ])
         .output()
         .unwrap();
     let stdout = ok(&output);
-    assert!(stdout.contains("rootcertbundle:") && stdout.contains("service: registry.example"), "{stdout}");
+    assert!(
+        stdout.contains("rootcertbundle:") && stdout.contains("service: registry.example"),
+        "{stdout}"
+    );
     let key = std::fs::read_to_string(dir.path().join("signing-key.pem")).unwrap();
     let cert = std::fs::read_to_string(dir.path().join("signing-cert.pem")).unwrap();
     let signer = scopegate::sign::Signer::from_pem(&key, &cert).unwrap();
@@ -171,13 +253,23 @@ fn keygen_writes_a_pair_the_component_accepts() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("signing-key.pem")).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "the private key is readable by its owner only");
+        let mode = std::fs::metadata(dir.path().join("signing-key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the private key is readable by its owner only"
+        );
     }
     let again = Command::new(env!("CARGO_BIN_EXE_scopegate"))
         .args(["keygen", "--out", out])
         .output()
         .unwrap();
     assert!(!again.status.success(), "never overwrites a key");
-    assert_eq!(std::fs::read_to_string(dir.path().join("signing-key.pem")).unwrap(), key);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("signing-key.pem")).unwrap(),
+        key
+    );
 }
