@@ -14,25 +14,13 @@ use p256::ecdsa::VerifyingKey;
 use p256::pkcs8::der::Decode as _;
 use p256::pkcs8::{DecodePublicKey, ObjectIdentifier, PrivateKeyInfo};
 use p256::{NistP256, NonZeroScalar};
-use scopegate_policy::Grant;
+use scopegate_policy::{Grant, RESERVED_CLAIMS};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
 use crate::authenticate::Authenticated;
 
-/// Claim names a policy's `claims` may not override.
-const RESERVED_CLAIMS: &[&str] = &[
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "nbf",
-    "iat",
-    "jti",
-    "access",
-    "auth_type",
-];
 
 /// id-ecPublicKey (RFC 5480).
 const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");

@@ -37,7 +37,7 @@ pub use explain::{
 pub use grant::{Grant, GrantedAccess, RuleRef};
 pub use limit::{LimitError, ScopeLimit};
 pub use name::MAX_NAME_LEN;
-pub use policy::Policy;
+pub use policy::{Policy, RESERVED_CLAIMS};
 pub use scope::{parse_scopes, Scope, ScopeError, ScopeErrorKind, MAX_SCOPES, MAX_SCOPE_VALUE_LEN};
 pub use source::{Effect, Problem};
 pub use subject::{Caller, CredentialKind, UnknownCredentialKind};

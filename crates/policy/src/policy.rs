@@ -14,7 +14,7 @@ use crate::source::{Effect, Location, PolicySource, Problem};
 use crate::subject::{is_identifier, parse_subject, Subject, SubjectText, SUBJECT_HELP};
 
 /// Claims the token server sets itself; a policy may not add them.
-pub(crate) const RESERVED_CLAIMS: [&str; 9] = [
+pub const RESERVED_CLAIMS: [&str; 9] = [
     "iss",
     "sub",
     "aud",
