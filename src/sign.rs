@@ -21,7 +21,6 @@ use std::fmt;
 
 use crate::authenticate::Authenticated;
 
-
 /// id-ecPublicKey (RFC 5480).
 const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 /// secp256r1 (P-256).
