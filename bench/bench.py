@@ -136,6 +136,35 @@ def read_wrk(path):
     return None
 
 
+def read_cpu(path):
+    """CPU accounting around one wrk run (see run_wrk in run.sh): the host's CPU
+    seconds, and the share of the machine used by processes other than the
+    host and wrk (other work disturbing the run)."""
+    try:
+        fields = open(path).read().split()
+        busy0, total0, host0, busy1, total1, host1 = map(int, fields[:6])
+        wrk_user, wrk_sys = float(fields[6]), float(fields[7])
+        tick = int(fields[8])
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    other = (busy1 - busy0) - (host1 - host0) - (wrk_user + wrk_sys) * tick
+    return {
+        "host_seconds": (host1 - host0) / tick,
+        "other_share": max(0.0, other / total) if total > 0 else None,
+    }
+
+
+def read_probe(path):
+    """Mean of the probes' warm signature times around one run, in µs."""
+    try:
+        with open(path) as f:
+            runs = [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return None
+    return statistics.mean(run["warm_ns"] for run in runs) / 1000 if runs else None
+
+
 def rps(result):
     return result["requests"] / (result["duration_us"] / 1e6)
 
@@ -174,51 +203,128 @@ def met(ok):
     return "**met**" if ok else "**not met**"
 
 
+def rounds_of(directory, run):
+    """Round numbers for which `run` (e.g. `api-token.c1`) has a wrk result."""
+    found = glob.glob(os.path.join(directory, f"{glob.escape(run)}.r*.wrk"))
+    return sorted(int(path.rsplit(".r", 1)[1][:-4]) for path in found)
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def spread(values, fmt):
+    """`median (min–max)` over the rounds, or the only value."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return fmt(values[0])
+    return f"{fmt(statistics.median(values))} ({fmt(min(values))}–{fmt(max(values))})"
+
+
+def collect(directory, name):
+    """One scenario's figures over all rounds: medians, and the spread of the
+    headline ones (p50 at 1 connection, requests/s at 8)."""
+    path = lambda run, ext: os.path.join(directory, f"{run}.{ext}")  # noqa: E731
+    out = {"rounds": 0, "errors": 0, "reused": 0, "sets": 0, "served": 0,
+           "other": [], "peak": None, "typical": None}
+    try:
+        expect = open(path(name, "expect")).read().strip()
+    except OSError:
+        expect = "200"
+    out["expect"] = expect
+    for mode in ("c1", "c8"):
+        results, host_ms, probes = [], [], []
+        for number in rounds_of(directory, f"{name}.{mode}"):
+            run = f"{name}.{mode}.r{number}"
+            result = read_wrk(path(run, "wrk"))
+            if not result:
+                continue
+            results.append(result)
+            probes.append(read_probe(path(run, "probe")))
+            errs = errors(result)
+            if expect != "200":
+                errs -= result["errors"]["status"]  # wrk counts every status >= 400
+            out["errors"] += errs
+            out["reused"] += result.get("reused_credentials", 0)
+            cpu = read_cpu(path(run, "cpu"))
+            if cpu:
+                out["other"].append(cpu["other_share"])
+                if result["requests"]:
+                    host_ms.append(cpu["host_seconds"] * 1000 / result["requests"])
+            stats = read_json(path(run, "stats.json"))
+            if stats:
+                out["served"] += stats["requests"]
+                out["sets"] += stats["kv"]["sets"]
+                out["peak"] = max(out["peak"] or 0, stats["peak_linear_memory_bytes"])
+                if mode == "c1":
+                    # The last request of a 1-connection run: one like the others.
+                    out["typical"] = stats.get("last_linear_memory_bytes")
+        out["rounds"] = max(out["rounds"], len(results))
+        out[mode] = {
+            "p50s": [r["latency_us"]["p50"] for r in results],
+            "p50": median(r["latency_us"]["p50"] for r in results),
+            "p99": median(r["latency_us"]["p99"] for r in results),
+            "rpss": [rps(r) for r in results],
+            "rps": median(rps(r) for r in results),
+            "host_ms": median(host_ms),
+            "probes": probes,
+        }
+    return out
+
+
 def scenario_table(directory, scenarios):
     rows = [
         "| scenario | p50, 1 conn | p99, 1 conn | requests/s, 8 conn | p50, 8 conn "
-        "| p99, 8 conn | errors | store writes / request | linear memory / request: typical, largest |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| p99, 8 conn | host CPU / request, 8 conn | signature probe, 1 conn runs "
+        "| other load, worst run | errors "
+        "| store writes / request | linear memory / request: typical, largest |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     figures = {}
     for name, label in scenarios:
-        one = read_wrk(os.path.join(directory, f"{name}.c1.wrk"))
-        eight = read_wrk(os.path.join(directory, f"{name}.c8.wrk"))
-        stats = [read_json(os.path.join(directory, f"{name}.{mode}.stats.json"))
-                 for mode in ("c1", "c8")]
-        stats = [s for s in stats if s]
-        peak = max((s["peak_linear_memory_bytes"] for s in stats), default=None)
-        # The last request of the 1-connection run: one like all the others.
-        typical = stats[0].get("last_linear_memory_bytes") if stats else None
-        served = sum(s["requests"] for s in stats)
-        sets = sum(s["kv"]["sets"] for s in stats)
-        writes = f"{sets / served:.2f}" if served else "–"
-        reused = sum(r.get("reused_credentials", 0) for r in (one, eight) if r)
-        errs = sum(errors(r) for r in (one, eight) if r)
-        note = f" ({reused} credentials reused!)" if reused else ""
-        try:
-            expect = open(os.path.join(directory, f"{name}.expect")).read().strip()
-        except OSError:
-            expect = "200"
-        if expect != "200":
-            # wrk counts every status >= 400 as an error.
-            errs -= sum(r["errors"]["status"] for r in (one, eight) if r)
-            note += f" (status {expect} expected, not counted as errors)"
-        figures[name] = {"c1": one, "c8": eight, "peak": peak, "typical": typical}
+        f = collect(directory, name)
+        figures[name] = f
+        one, eight = f["c1"], f["c8"]
+        note = f" ({f['reused']} credentials reused!)" if f["reused"] else ""
+        if f["expect"] != "200":
+            note += f" (status {f['expect']} expected, not counted as errors)"
+        other = [o for o in f["other"] if o is not None]
         rows.append(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
                 label + note,
-                fmt_us(one["latency_us"]["p50"]) if one else "–",
-                fmt_us(one["latency_us"]["p99"]) if one else "–",
-                f"{rps(eight):,.0f}" if eight else "–",
-                fmt_us(eight["latency_us"]["p50"]) if eight else "–",
-                fmt_us(eight["latency_us"]["p99"]) if eight else "–",
-                errs,
-                writes,
-                f"{typical / MIB:.2f} MiB, {peak / MIB:.2f} MiB" if peak and typical else "–",
+                spread(one["p50s"], fmt_us),
+                fmt_us(one["p99"]),
+                spread(eight["rpss"], lambda v: f"{v:,.0f}"),
+                fmt_us(eight["p50"]),
+                fmt_us(eight["p99"]),
+                fmt_us(eight["host_ms"] * 1000) if eight["host_ms"] else "–",
+                spread(one["probes"], fmt_us),
+                f"{max(other) * 100:.0f} %" if other else "?",
+                f["errors"],
+                f"{f['sets'] / f['served']:.3f}" if f["served"] else "–",
+                (f"{f['typical'] / MIB:.2f} MiB, {f['peak'] / MIB:.2f} MiB"
+                 if f["peak"] and f["typical"] else "–"),
             )
         )
     return rows, figures
+
+
+def guest_figures(directory, name):
+    """Median over the rounds of wrk's p50 and the component's own p50, and
+    of their difference in each round."""
+    walls, insides, outsides = [], [], []
+    for number in rounds_of(directory, f"{name}.guest"):
+        run = os.path.join(directory, f"{name}.guest.r{number}")
+        result = read_wrk(run + ".wrk")
+        inside = read_json(run + ".json", {}).get("p50")
+        if result and inside is not None:
+            walls.append(result["latency_us"]["p50"])
+            insides.append(inside)
+            outsides.append(result["latency_us"]["p50"] - inside)
+    return median(walls), median(insides), median(outsides)
 
 
 def floor_figures(directory):
@@ -239,6 +345,17 @@ def floor_figures(directory):
             out[name]["n"] = runs[0]["n"]
             out[name]["runs"] = len(runs)
             out[name]["verified"] = all(run["verified"] for run in runs)
+    try:
+        with open(os.path.join(directory, "floor-scalar-mul.jsonl")) as f:
+            runs = [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        runs = []
+    if runs:
+        out["scalar-mul"] = {
+            key: statistics.median(run[key] for run in runs)
+            for key in runs[0] if key.endswith("_ns")
+        }
+        out["scalar-mul"]["n"] = runs[0]["n"]
     return out
 
 
@@ -261,7 +378,6 @@ def criterion_figures(directory):
 def render(directory, out_path):
     machine = read_json(os.path.join(directory, "machine.json"), {})
     sizes = read_json(os.path.join(directory, "sizes.json"), {})
-    guest = read_json(os.path.join(directory, "guest.json"), {})
 
     scenarios = [
         ("anonymous", "anonymous public pull (`GET /token`, 1 scope)"),
@@ -276,6 +392,8 @@ def render(directory, out_path):
         ("healthz", "`GET /healthz` (key parse + pair check: one scalar multiplication)"),
         ("anonymous", "`GET /token` anonymous (one signature)"),
         ("api-token", "`GET /token` API token, 2 scopes"),
+        ("refresh", "`POST /token` refresh token"),
+        ("password-cached", "`GET /token` password, repeated"),
     ]
     floor_scenarios = [("empty", "floor component `GET /empty` (instantiation floor)")]
 
@@ -285,18 +403,25 @@ def render(directory, out_path):
     signs = floor_figures(directory)
     policy = criterion_figures(directory)
 
-    empty_p50 = (floor_wrk["empty"]["c1"] or {}).get("latency_us", {}).get("p50")
+    empty_p50 = floor_wrk["empty"]["c1"]["p50"]
     ours = signs.get("sign", {})
     warm_us = ours["warm_ns"] / 1000 if ours else None
     floor_us = empty_p50 + warm_us if empty_p50 is not None and warm_us else None
     api = token["api-token"]
-    api_p50 = api["c1"]["latency_us"]["p50"] if api["c1"] else None
-    api_rps = rps(api["c8"]) if api["c8"] else None
+    api_p50 = api["c1"]["p50"]
+    api_rps = api["c8"]["rps"]
     ratio = api_p50 / floor_us if api_p50 and floor_us else None
+    # Each round's API-token p50 against the floor signature probed around
+    # that very run, so both are taken at the same CPU speed.
+    paired = [p50 / (empty_p50 + probe)
+              for p50, probe in zip(api["c1"]["p50s"], api["c1"]["probes"])
+              if probe and empty_p50]
+    paired_ratio = median(paired)
     size = sizes.get("scopegate")
     policy_10k = policy.get("evaluate/rules/10000")
-    argon2 = token["password-argon2"]["c1"]
-    cached = token["password-cached"]["c1"]
+    argon2_p50 = token["password-argon2"]["c1"]["p50"]
+    cached_p50 = token["password-cached"]["c1"]["p50"]
+    nproc = machine.get("nproc") or 1
 
     lines = []
     add = lines.append
@@ -310,7 +435,7 @@ def render(directory, out_path):
     add(f"- CPU: {machine.get('cpu', '?')}, {machine.get('nproc', '?')} logical CPUs")
     add(f"- Memory: {machine.get('memory', '?')}")
     add(f"- Kernel: {machine.get('kernel', '?')}; rustc {machine.get('rustc', '?')}")
-    add(f"- Load average at start: {machine.get('load_start', '?')}; at end: "
+    add(f"- Load average (1, 5, 15 min) as measuring began: {machine.get('load_start', '?')}; at the end: "
         f"{machine.get('load_end', '?')}. Other work on the machine (builds, tests) takes CPU "
         "from the host and wrk and disturbs every figure below, throughput most.")
     add("- Host: `scopegate-host` (tests/host: wasmtime 48, pooling allocator, one fresh "
@@ -319,11 +444,25 @@ def render(directory, out_path):
     add(f"- Each scenario: a fresh host; wrk for {machine.get('duration', '?')} s with 1 "
         "connection (`-t1 -c1`, latency) and again, on another fresh host, with 8 connections "
         "(`-t2 -c8`, throughput). Latencies are wrk's, per request, over keep-alive "
-        "connections.")
+        f"connections. The whole list ran {machine.get('rounds', '?')} times, one round after "
+        "the other; each figure is the median over the rounds, with the lowest and highest "
+        "in parentheses for the headline ones. This machine's CPUs slow down for seconds at "
+        "a time without other load showing (a shared host), so single runs differ by up to "
+        "1.5x.")
     add("")
     add("## Token requests through the host")
     add("")
     lines.extend(token_rows)
+    add("")
+    add("Signature probe: the floor's warm ES256 signature (`/sign?n=40` on an idle floor "
+        "host) just before and just after each run, averaged; it shows how fast the CPU was "
+        "during the run (on an undisturbed machine it would not change).")
+    add("")
+    add("Host CPU per request is the host process's CPU time (guest code, wasmtime, HTTP) "
+        "over the 8-connection run divided by its requests; two cores divided by it bound the "
+        "throughput. Other load is the share of the machine's CPU time used by processes "
+        "other than the host and wrk during each run (including time the hypervisor gave "
+        "elsewhere): anything above a few percent disturbed the run.")
     add("")
     add("Store writes per request come from the host's key-value counters (the API-token "
         "scenario writes `last_used` at most once per resolution; the full-argon2 scenario "
@@ -350,35 +489,47 @@ def render(directory, out_path):
     if jwt:
         add(f"| jwt-simple 0.15 `ES256KeyPair::sign`, warm (p256 0.14 with base-point tables; "
             f"mean of {jwt['n'] - 1}) | {fmt_ns(jwt['warm_ns'])} |")
-        add(f"| … its first signature in a fresh instance | {fmt_ns(jwt['first_ns'])} |")
-        add(f"| … `ES256KeyPair::from_pem` (derives the public key) | "
+        add(f"| … its first signature in a fresh instance (table already built by from_pem) | "
+            f"{fmt_ns(jwt['first_ns'])} |")
+        add(f"| … `ES256KeyPair::from_pem` (derives the public key: builds the table) | "
             f"{fmt_ns(jwt['key_load_ns'])} |")
         add(f"| … cold total for one token in a fresh instance (load + first) | "
             f"{fmt_ns(jwt['key_load_ns'] + jwt['first_ns'])} |")
+    mul = signs.get("scalar-mul")
+    if mul:
+        add(f"| scalar multiplication k·G alone, p256 0.13 (scopegate's; no table; mean of "
+            f"{mul['n'] - 1}) | {fmt_ns(mul['p256_013_base_ns'])} |")
+        add(f"| … p256 0.14, variable base k·P (its 32-bit field arithmetic, no table) | "
+            f"{fmt_ns(mul['p256_014_variable_ns'])} |")
+        add(f"| … p256 0.14 k·G with its base-point table, warm | "
+            f"{fmt_ns(mul['p256_014_base_table_ns'])} |")
+        add(f"| … p256 0.14 first k·G in a fresh instance (builds the table) | "
+            f"{fmt_ns(mul['p256_014_first_with_table_build_ns'])} |")
     add(f"| **floor = instantiation + one warm signature (ours)** | **{fmt_us(floor_us)}** |")
-    add(f"| **API-token token p50 / floor** | **{ratio:.2f} x** |" if ratio else
-        "| API-token token p50 / floor | – |")
+    if paired_ratio:
+        add(f"| **API-token token p50 / floor, each round against the signature probed around "
+            f"its run** | **{paired_ratio:.2f} x** ({', '.join(f'{r:.2f}' for r in paired)}) |")
+    add(f"| API-token token p50 / floor, medians over all rounds (CPU speed not matched) | "
+        f"{ratio:.2f} x |" if ratio else "| API-token token p50 / floor | – |")
     add("")
     if ours and not ours["verified"] or jwt and not jwt["verified"]:
         add("**Warning: a floor signature did not verify; the floor figures are suspect.**")
         add("")
     add("## Where the time goes")
     add("")
-    add("Routes of the scopegate component doing progressively more work, at 1 connection; "
-        "\"inside\" is the component's own `latency_us` log field (from reading the request to "
-        "building the response: instantiation, WASI setup and HTTP excluded), from a shorter "
-        "run with logging on.")
+    add("Routes of the scopegate component doing progressively more work, each in one more "
+        "1-connection run with the component's log kept: \"inside\" is the log's `latency_us` "
+        "(the component's own clock, from entering its handler to building the response), "
+        "\"through the host\" wrk's latency for the same requests; the difference is "
+        "instantiation, WASI and HTTP plumbing, and writing the log line. Medians over the "
+        "rounds.")
     add("")
     add("| route | p50 through the host | p50 inside the component | outside (instantiation, host, HTTP) |")
     add("| --- | ---: | ---: | ---: |")
     for name, label in breakdown:
-        result = (routes.get(name) or token.get(name) or {}).get("c1")
-        wall = result["latency_us"]["p50"] if result else None
-        inside = guest.get(name, {}).get("p50")
-        outside = wall - inside if wall is not None and inside is not None else None
+        wall, inside, outside = guest_figures(directory, name)
         add(f"| {label} | {fmt_us(wall)} | {fmt_us(inside)} | {fmt_us(outside)} |")
-    empty = floor_wrk["empty"]["c1"]
-    add(f"| floor component `GET /empty` | {fmt_us(empty_p50)} | – | – |" if empty else "")
+    add(f"| floor component `GET /empty` (no log) | {fmt_us(empty_p50)} | – | – |")
     add("")
     add("Throughput and memory of these routes:")
     add("")
@@ -406,16 +557,22 @@ def render(directory, out_path):
     add("")
     add("| target | figure | |")
     add("| --- | --- | --- |")
-    if ratio:
+    if paired_ratio:
         add(f"| API-token token request median at most {TARGET_RATIO} x the floor | "
-            f"{ratio:.2f} x ({fmt_us(api_p50)} / {fmt_us(floor_us)}) | {met(ratio <= TARGET_RATIO)} |")
+            f"{paired_ratio:.2f} x, floor probed around each run (medians over all rounds: "
+            f"{fmt_us(api_p50)} / {fmt_us(floor_us)} = {ratio:.2f} x) | "
+            f"{met(paired_ratio <= TARGET_RATIO)} |")
     if api_rps:
+        host_ms = api["c8"]["host_ms"]
+        ceiling = (f"; host CPU {host_ms:.2f} ms per request, so at most "
+                   f"{nproc * 1000 / host_ms:,.0f} /s on {nproc} idle cores without wrk"
+                   if host_ms else "")
         add(f"| at least {TARGET_RPS:,} API-token token requests/s through the host | "
-            f"{api_rps:,.0f} /s at 8 connections | {met(api_rps >= TARGET_RPS)} |")
-    if argon2 and cached:
-        a, c = argon2["latency_us"]["p50"], cached["latency_us"]["p50"]
-        add(f"| a repeated password login does not pay argon2 again | repeated {fmt_us(c)} vs "
-            f"first {fmt_us(a)} (p50, 1 connection) | {met(c * 5 < a)} |")
+            f"{api_rps:,.0f} /s at 8 connections{ceiling} | {met(api_rps >= TARGET_RPS)} |")
+    if argon2_p50 and cached_p50:
+        add(f"| a repeated password login does not pay argon2 again | repeated "
+            f"{fmt_us(cached_p50)} vs first {fmt_us(argon2_p50)} (p50, 1 connection) | "
+            f"{met(cached_p50 * 5 < argon2_p50)} |")
     if policy_10k is not None:
         add(f"| policy evaluation, one request, 10,000 rules, under 20 µs natively | "
             f"{fmt_ns(policy_10k)} | {met(policy_10k < TARGET_POLICY_NS)} |")

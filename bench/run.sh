@@ -8,12 +8,19 @@
 # 127.0.0.1 port and drives it with wrk: once with 1 connection (latency),
 # once with 8 (throughput). Also measures the signing floor inside wasm, runs
 # the native policy benches (criterion), and the component's size.
+#
+# The whole list runs ROUNDS times (default 3), one round after the other,
+# and the report takes each figure's median over the rounds: on a shared
+# machine the CPU slows down for seconds at a time, which one run cannot
+# tell from the code being slow.
+#
 # Everything it starts is stopped when it ends. KEEP_RESULTS=1 keeps the raw
 # results directory (printed at the end).
 set -euo pipefail
 
 DURATION=${1:-10}
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 ]] || { echo "usage: $0 [SECONDS]" >&2; exit 2; }
+ROUNDS=${ROUNDS:-3}
 ARGON2_USERS=${ARGON2_USERS:-3000}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +29,7 @@ BENCH="$ROOT/bench"
 RESULTS=$(mktemp -d "${TMPDIR:-/tmp}/scopegate-bench.XXXXXX")
 touch "$RESULTS/started"
 HOST_PID=""
+PROBE_PID=""
 
 stop_host() {
     if [[ -n $HOST_PID ]]; then
@@ -32,6 +40,7 @@ stop_host() {
 }
 cleanup() {
     stop_host
+    HOST_PID=$PROBE_PID stop_host
     if [[ -n ${KEEP_RESULTS:-} ]]; then
         echo "raw results kept in $RESULTS" >&2
     else
@@ -46,33 +55,6 @@ log() { echo "bench: $*" >&2; }
 for tool in wrk curl python3 cargo; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
 done
-
-# ---- the machine ------------------------------------------------------------
-
-python3 - "$RESULTS/machine.json" "$DURATION" <<'EOF'
-import json, os, platform, subprocess, sys, datetime
-cpu = "unknown"
-for line in open("/proc/cpuinfo"):
-    if line.startswith("model name"):
-        cpu = line.split(":", 1)[1].strip()
-        break
-memory = "unknown"
-for line in open("/proc/meminfo"):
-    if line.startswith("MemTotal:"):
-        memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
-json.dump({
-    "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    "duration": int(sys.argv[2]),
-    "cpu": cpu,
-    "nproc": os.cpu_count(),
-    "memory": memory,
-    "kernel": platform.release(),
-    "rustc": rustc.removeprefix("rustc "),
-    "load_start": " ".join(open("/proc/loadavg").read().split()[:3]),
-}, open(sys.argv[1], "w"))
-EOF
-log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- builds -----------------------------------------------------------------
 
@@ -91,6 +73,34 @@ FLOOR_WASM="$TARGET_DIR/wasm32-wasip2/release/scopegate_bench_floor.wasm"
 HOST="$TARGET_DIR/bench-host/scopegate-host"
 printf '{"scopegate": %d, "floor": %d}\n' "$(stat -c %s "$WASM")" "$(stat -c %s "$FLOOR_WASM")" \
     >"$RESULTS/sizes.json"
+
+# ---- the machine, as measuring starts --------------------------------------
+
+python3 - "$RESULTS/machine.json" "$DURATION" "$ROUNDS" <<'EOF'
+import json, os, platform, subprocess, sys, datetime
+cpu = "unknown"
+for line in open("/proc/cpuinfo"):
+    if line.startswith("model name"):
+        cpu = line.split(":", 1)[1].strip()
+        break
+memory = "unknown"
+for line in open("/proc/meminfo"):
+    if line.startswith("MemTotal:"):
+        memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+json.dump({
+    "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    "duration": int(sys.argv[2]),
+    "rounds": int(sys.argv[3]),
+    "cpu": cpu,
+    "nproc": os.cpu_count(),
+    "memory": memory,
+    "kernel": platform.release(),
+    "rustc": rustc.removeprefix("rustc "),
+    "load_start": " ".join(open("/proc/loadavg").read().split()[:3]),
+}, open(sys.argv[1], "w"))
+EOF
+log "load average as measuring starts: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 "$BENCH/bench.py" seed "$RESULTS" "$ARGON2_USERS"
 # shellcheck source=/dev/null
@@ -134,80 +144,118 @@ check() {
     fi
 }
 
+# probe FILE: the floor's warm signature time right now (40 signatures in a
+# fresh instance of the idle probe host, about 40 ms), appended to FILE.
+# This machine's CPUs change speed for seconds at a time; a probe before and
+# after each run says how fast they were during it.
+probe() {
+    curl -sf "$PROBE_URL/sign?n=40" >>"$1"
+}
+
+# cpu_snapshot: busy and total jiffies of the machine (all CPUs; busy counts
+# steal, time the hypervisor gave to others), and the host process's.
+cpu_snapshot() {
+    awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat
+    awk '{print $14+$15}' "/proc/$HOST_PID/stat"
+}
+
+# run_wrk OUT WRK_ARGS...: wrk with bench/wrk.lua against $URL, its output
+# in OUT.wrk and CPU accounting in OUT.cpu (machine and host jiffies before
+# and after, wrk's own user and system seconds, jiffies per second).
+run_wrk() {
+    local out=$1; shift
+    local before after wrk_cpu
+    probe "$out.probe"
+    before=$(cpu_snapshot | tr '\n' ' ')
+    wrk_cpu=$( { TIMEFORMAT='%U %S'; time wrk "$@" -s "$BENCH/wrk.lua" "$URL" >"$out.wrk"; } 2>&1 )
+    after=$(cpu_snapshot | tr '\n' ' ')
+    probe "$out.probe"
+    echo "$before $after $wrk_cpu $(getconf CLK_TCK)" >"$out.cpu"
+}
+
 # [EXPECT=STATUS] scenario NAME WASM SEEDS METHOD PATH [AUTH] [BODY] [AUTH_FILE]
-# Two wrk runs, each on a fresh host: 1 connection, then 8 connections.
+# Two wrk runs of this round, each on a fresh host: 1 connection, then 8.
 scenario() {
     local name=$1 wasm=$2 seeds=$3 method=$4 path=$5 auth=${6:-} body=${7:-} auth_file=${8:-}
-    local expect=${EXPECT:-200} mode threads connections
+    local expect=${EXPECT:-200} mode threads connections run
     echo "$expect" >"$RESULTS/$name.expect"
     for mode in c1 c8; do
         if [[ $mode == c1 ]]; then threads=1 connections=1; else threads=2 connections=8; fi
-        start_host "$name.$mode" "$wasm" quiet "$seeds"
+        run="$name.$mode.r$ROUND"
+        start_host "$run" "$wasm" quiet "$seeds"
         local curl_args=(-X "$method" "$URL$path")
         [[ -n $auth ]] && curl_args+=(-H "Authorization: $auth")
         [[ -n $body ]] && curl_args+=(--data "$body")
         check "$name" "$expect" "${curl_args[@]}"
-        log "$name: wrk -t$threads -c$connections -d${DURATION}s"
+        log "round $ROUND, $name: wrk -t$threads -c$connections -d${DURATION}s"
         BENCH_METHOD=$method BENCH_PATH=$path BENCH_AUTH=$auth BENCH_BODY=$body \
             BENCH_AUTH_FILE=$auth_file BENCH_THREADS=$threads \
-            wrk -t"$threads" -c"$connections" -d"${DURATION}s" --timeout 10s \
-            -s "$BENCH/wrk.lua" "$URL" >"$RESULTS/$name.$mode.wrk"
-        log "  $(grep '^BENCH_RESULT' "$RESULTS/$name.$mode.wrk" | cut -c14-)"
+            run_wrk "$RESULTS/$run" -t"$threads" -c"$connections" -d"${DURATION}s" --timeout 10s
+        log "  $(grep '^BENCH_RESULT' "$RESULTS/$run.wrk" | cut -c14-)"
         sleep 0.3 # the host rewrites its statistics file every 100 ms
         stop_host
     done
 }
 
-# guest NAME METHOD PATH [AUTH] [BODY]: a short 1-connection run with the
-# component's log kept, for the latency it measures itself (latency_us).
+# guest NAME METHOD PATH [AUTH] [BODY]: a 1-connection run with the
+# component's log kept, for the latency it measures itself (latency_us)
+# beside wrk's for the same requests.
 guest() {
     local name=$1 method=$2 path=$3 auth=${4:-} body=${5:-}
-    start_host "$name.guest" "$WASM" log SEED_BASE
-    log "$name: component's own latency, wrk -t1 -c1 -d${GUEST_DURATION}s with logging"
+    local run="$name.guest.r$ROUND"
+    start_host "$run" "$WASM" log SEED_BASE
+    log "round $ROUND, $name: component's own latency, wrk -t1 -c1 -d${GUEST_DURATION}s with logging"
     BENCH_METHOD=$method BENCH_PATH=$path BENCH_AUTH=$auth BENCH_BODY=$body \
-        wrk -t1 -c1 -d"${GUEST_DURATION}s" -s "$BENCH/wrk.lua" "$URL" >/dev/null
+        run_wrk "$RESULTS/$run" -t1 -c1 -d"${GUEST_DURATION}s"
     stop_host
-    printf '"%s": %s,\n' "$name" "$(python3 "$BENCH/bench.py" guest-latency "$RESULTS/$name.guest.log")" \
-        >>"$RESULTS/guest.parts"
+    python3 "$BENCH/bench.py" guest-latency "$RESULTS/$run.log" >"$RESULTS/$run.json"
 }
 
 PULL_PUBLIC='/token?service=registry.local&scope=repository:public/app:pull'
 PULL_TEAM='/token?service=registry.local&scope=repository:team/app:pull'
 TWO_SCOPES='/token?service=registry.local&scope=repository:team/app:pull,push&scope=repository:public/base:pull'
 
-# ---- floor ------------------------------------------------------------------
+GUEST_DURATION=$((DURATION < 5 ? DURATION : 5))
 
-scenario empty "$FLOOR_WASM" SEED_BASE GET /empty
-log "floor: signatures timed inside wasm"
-start_host floor-sign "$FLOOR_WASM" quiet SEED_BASE
-for _ in 1 2 3 4 5; do
-    curl -sf "$URL/sign?n=2000" >>"$RESULTS/floor-sign.jsonl"
-    curl -sf "$URL/sign-jwt-simple?n=2000" >>"$RESULTS/floor-sign-jwt-simple.jsonl"
+# The probe host: the floor component, idle but for the probes.
+start_host probe "$FLOOR_WASM" quiet SEED_BASE
+PROBE_PID=$HOST_PID PROBE_URL=$URL HOST_PID=""
+
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+    # ---- floor ----------------------------------------------------------------
+    scenario empty "$FLOOR_WASM" SEED_BASE GET /empty
+    log "round $ROUND, floor: signatures timed inside wasm"
+    start_host "floor-sign.r$ROUND" "$FLOOR_WASM" quiet SEED_BASE
+    for _ in 1 2; do # each request is a fresh instance
+        curl -sf "$URL/sign?n=2000" >>"$RESULTS/floor-sign.jsonl"
+        curl -sf "$URL/sign-jwt-simple?n=2000" >>"$RESULTS/floor-sign-jwt-simple.jsonl"
+        curl -sf "$URL/scalar-mul?n=1000" >>"$RESULTS/floor-scalar-mul.jsonl"
+    done
+    stop_host
+
+    # ---- scopegate ------------------------------------------------------------
+    scenario anonymous "$WASM" SEED_BASE GET "$PULL_PUBLIC"
+    scenario api-token "$WASM" SEED_BASE GET "$TWO_SCOPES" "$API_AUTH"
+    scenario refresh "$WASM" SEED_BASE POST /token "" "$REFRESH_BODY"
+    # The check request logs alice in, so the run finds her password remembered.
+    scenario password-cached "$WASM" SEED_BASE GET "$PULL_TEAM" "$PASSWORD_AUTH"
+    # Every request is a user's first login (the check request is alice's).
+    scenario password-argon2 "$WASM" SEED_USERS GET "$PULL_TEAM" "$PASSWORD_AUTH" "" \
+        "$RESULTS/users.auth"
+
+    # Routes doing less work, to see where the time goes.
+    EXPECT=404 scenario nowhere "$WASM" SEED_BASE GET /nowhere
+    scenario jwks "$WASM" SEED_BASE GET /.well-known/jwks.json
+    scenario healthz "$WASM" SEED_BASE GET /healthz
+
+    guest nowhere GET /nowhere
+    guest jwks GET /.well-known/jwks.json
+    guest healthz GET /healthz
+    guest anonymous GET "$PULL_PUBLIC"
+    guest api-token GET "$TWO_SCOPES" "$API_AUTH"
+    guest refresh POST /token "" "$REFRESH_BODY"
+    guest password-cached GET "$PULL_TEAM" "$PASSWORD_AUTH"
 done
-stop_host
-
-# ---- scopegate --------------------------------------------------------------
-
-scenario anonymous "$WASM" SEED_BASE GET "$PULL_PUBLIC"
-scenario api-token "$WASM" SEED_BASE GET "$TWO_SCOPES" "$API_AUTH"
-scenario refresh "$WASM" SEED_BASE POST /token "" "$REFRESH_BODY"
-# The check request logs alice in, so the run finds her password remembered.
-scenario password-cached "$WASM" SEED_BASE GET "$PULL_TEAM" "$PASSWORD_AUTH"
-# Every request is a user's first login (the check request is alice's).
-scenario password-argon2 "$WASM" SEED_USERS GET "$PULL_TEAM" "$PASSWORD_AUTH" "" "$RESULTS/users.auth"
-
-# Routes doing less work, to see where the time goes.
-EXPECT=404 scenario nowhere "$WASM" SEED_BASE GET /nowhere
-scenario jwks "$WASM" SEED_BASE GET /.well-known/jwks.json
-scenario healthz "$WASM" SEED_BASE GET /healthz
-
-GUEST_DURATION=$((DURATION < 3 ? DURATION : 3))
-guest nowhere GET /nowhere
-guest jwks GET /.well-known/jwks.json
-guest healthz GET /healthz
-guest anonymous GET "$PULL_PUBLIC"
-guest api-token GET "$TWO_SCOPES" "$API_AUTH"
-{ echo "{"; sed '$ s/,$//' "$RESULTS/guest.parts"; echo "}"; } >"$RESULTS/guest.json"
 
 # ---- native policy benches --------------------------------------------------
 

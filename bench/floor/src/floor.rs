@@ -143,3 +143,41 @@ pub fn sign_jwt_simple(n: u32) -> Result<Timings, String> {
         is_verified,
     })
 }
+
+/// The scalar multiplications behind one signature, `n` of each, as JSON:
+/// p256 0.13 `GENERATOR * k` (scopegate's, no table); p256 0.14 `point * k`
+/// on a variable point (its 32-bit field arithmetic, no table); p256 0.14
+/// `mul_by_generator` with its lazily built base-point table, the first call
+/// (building the table) and warm.
+pub fn scalar_multiplications(n: u32) -> Result<String, String> {
+    use p256::elliptic_curve::ops::MulByGenerator as _;
+    use p256_014::elliptic_curve::group::Group as _;
+
+    let secret = load_scalar(DEV_KEY)?;
+    let k013 = |i: u32| *secret + p256::Scalar::from(u64::from(i));
+    let (_, p256_013_base_ns) = time_loop(n, |i| {
+        std::hint::black_box(p256::ProjectivePoint::mul_by_generator(&k013(i)));
+        Ok(())
+    })?;
+
+    let k014 = |i: u32| p256_014::Scalar::from(0x5eed_0000_u64 + u64::from(i));
+    let started = Instant::now();
+    let point = p256_014::ProjectivePoint::mul_by_generator(&k014(0));
+    let p256_014_table_build_ns = started.elapsed().as_nanos();
+    let (_, p256_014_base_table_ns) = time_loop(n, |i| {
+        std::hint::black_box(p256_014::ProjectivePoint::mul_by_generator(&k014(i)));
+        Ok(())
+    })?;
+    let (_, p256_014_variable_ns) = time_loop(n, |i| {
+        std::hint::black_box(point * k014(i));
+        Ok(())
+    })?;
+    Ok(format!(
+        concat!(
+            r#"{{"n":{},"p256_013_base_ns":{},"p256_014_variable_ns":{},"#,
+            r#""p256_014_first_with_table_build_ns":{},"p256_014_base_table_ns":{}}}"#,
+            "\n"
+        ),
+        n, p256_013_base_ns, p256_014_variable_ns, p256_014_table_build_ns, p256_014_base_table_ns
+    ))
+}

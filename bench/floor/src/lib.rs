@@ -9,6 +9,10 @@
 //! - `GET /sign-jwt-simple?n=N`: N jwt-simple 0.15 `ES256KeyPair::sign`
 //!   calls (p256 0.14, whose base-point tables are built on first use).
 //!
+//! - `GET /scalar-mul?n=N`: the scalar multiplication inside a signature,
+//!   N times each way: p256 0.13 (scopegate's), p256 0.14 without a table
+//!   (variable base), and p256 0.14 with its base-point table.
+//!
 //! The signing routes answer JSON with the times measured inside wasm, in
 //! nanoseconds: `key_load_ns`, `first_ns` (the first signature of the
 //! instance, cold) and `warm_ns` (mean of the other N-1), and `verified`

@@ -32,6 +32,15 @@ async fn entry(request: IncomingRequest) -> Response {
                 Err(error) => Response::new(500, format!("{error}\n")),
             }
         }
+        "/scalar-mul" => match count(query).map(floor::scalar_multiplications) {
+            Some(Ok(json)) => Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(json)
+                .build(),
+            Some(Err(error)) => Response::new(500, format!("{error}\n")),
+            None => Response::new(400, format!("n must be 2..={MAX_SIGNATURES}\n")),
+        },
         _ => Response::new(404, ()),
     }
 }

@@ -101,6 +101,9 @@ pub struct MemoryStats {
     /// sum of its core memories at their largest). Linear memory never
     /// shrinks, so this is the request's peak.
     pub peak_bytes: u64,
+    /// The linear memory of the request whose instance was dropped last, in
+    /// bytes: a typical request's, when all requests are alike.
+    pub last_bytes: u64,
 }
 
 /// A running host. Dropping it stops the server.
@@ -204,6 +207,7 @@ impl TestHost {
         MemoryStats {
             requests: m.requests.load(Ordering::Relaxed),
             peak_bytes: m.peak_bytes.load(Ordering::Relaxed),
+            last_bytes: m.last_bytes.load(Ordering::Relaxed),
         }
     }
 

@@ -21,8 +21,9 @@ usage: scopegate-host --wasm FILE [options]
   --quiet                     drop component stdout/stderr (default: copy
                                 them to this process's stderr)
   --stats-file FILE           while serving, rewrite FILE every 100 ms with
-                                JSON statistics: requests, peak linear memory
-                                of one request, key-value calls
+                                JSON statistics: requests, linear memory of
+                                one request (largest, and latest), key-value
+                                calls
 
 Environment: SCOPEGATE_HOST_PERFMAP=1 writes /tmp/perf-PID.map for perf;
 SCOPEGATE_HOST_POOLING=0 turns off the pooling allocator.
@@ -101,8 +102,19 @@ fn write_stats(host: &TestHost, file: &Path) -> anyhow::Result<()> {
     let memory = host.memory_stats();
     let kv = host.kv_stats();
     let json = format!(
-        "{{\"requests\":{},\"peak_linear_memory_bytes\":{},\"kv\":{{\"gets\":{},\"sets\":{},\"deletes\":{},\"exists\":{},\"get_keys\":{}}}}}\n",
-        memory.requests, memory.peak_bytes, kv.gets, kv.sets, kv.deletes, kv.exists, kv.get_keys
+        concat!(
+            r#"{{"requests":{},"peak_linear_memory_bytes":{},"last_linear_memory_bytes":{},"#,
+            r#""kv":{{"gets":{},"sets":{},"deletes":{},"exists":{},"get_keys":{}}}}}"#,
+            "\n"
+        ),
+        memory.requests,
+        memory.peak_bytes,
+        memory.last_bytes,
+        kv.gets,
+        kv.sets,
+        kv.deletes,
+        kv.exists,
+        kv.get_keys
     );
     let mut aside = file.as_os_str().to_owned();
     aside.push(".tmp");

@@ -42,6 +42,8 @@ pub(crate) struct MemoryCounters {
     /// The most linear memory, in bytes, one request's instance ever held
     /// (all its core memories together).
     pub peak_bytes: AtomicU64,
+    /// The linear memory of the request that finished last, in bytes.
+    pub last_bytes: AtomicU64,
 }
 
 /// Everything the instances of one host share.
@@ -175,6 +177,19 @@ impl MemoryMeter {
             .memory
             .peak_bytes
             .fetch_max(self.bytes, Ordering::Relaxed);
+    }
+}
+
+impl Drop for MemoryMeter {
+    fn drop(&mut self) {
+        // Linear memory never shrinks: what the instance holds at the end
+        // is its peak.
+        if self.bytes > 0 {
+            self.shared
+                .memory
+                .last_bytes
+                .store(self.bytes, Ordering::Relaxed);
+        }
     }
 }
 
@@ -340,7 +355,7 @@ mod tests {
     }
 
     #[test]
-    fn peak_is_the_largest_total_of_one_request() -> wasmtime::Result<()> {
+    fn peak_is_the_largest_total_of_one_request_and_last_the_latest() -> wasmtime::Result<()> {
         const PAGE: usize = 65_536;
         let shared = shared();
         let mut first = MemoryMeter::new(&shared);
@@ -353,8 +368,12 @@ mod tests {
         let mut second = MemoryMeter::new(&shared);
         assert!(second.memory_growing(0, 18 * PAGE, None)?);
 
+        drop(first);
+        drop(second);
+
         let memory = &shared.memory;
         assert_eq!(memory.peak_bytes.load(Ordering::Relaxed), 21 * PAGE as u64);
+        assert_eq!(memory.last_bytes.load(Ordering::Relaxed), 18 * PAGE as u64);
         assert_eq!(memory.requests.load(Ordering::Relaxed), 2);
         Ok(())
     }
