@@ -30,6 +30,7 @@ RESULTS=$(mktemp -d "${TMPDIR:-/tmp}/scopegate-bench.XXXXXX")
 touch "$RESULTS/started"
 HOST_PID=""
 PROBE_PID=""
+PROBER_PID=""
 
 stop_host() {
     if [[ -n $HOST_PID ]]; then
@@ -39,6 +40,7 @@ stop_host() {
     fi
 }
 cleanup() {
+    stop_prober
     stop_host
     HOST_PID=$PROBE_PID stop_host
     if [[ -n ${KEEP_RESULTS:-} ]]; then
@@ -144,12 +146,19 @@ check() {
     fi
 }
 
-# probe FILE: the floor's warm signature time right now (40 signatures in a
-# fresh instance of the idle probe host, about 40 ms), appended to FILE.
-# This machine's CPUs change speed for seconds at a time; a probe before and
-# after each run says how fast they were during it.
+# probe FILE: the floor's warm signature time right now (20 signatures in a
+# fresh instance of the otherwise idle probe host, about 20 ms), appended to
+# FILE. This machine's CPUs change speed for seconds at a time; probes
+# before, during (every second) and after a run say how fast they were.
 probe() {
-    curl -sf "$PROBE_URL/sign?n=40" >>"$1"
+    curl -sf "$PROBE_URL/sign?n=20" >>"$1" || true
+}
+stop_prober() {
+    if [[ -n $PROBER_PID ]]; then
+        kill "$PROBER_PID" 2>/dev/null || true
+        wait "$PROBER_PID" 2>/dev/null || true
+        PROBER_PID=""
+    fi
 }
 
 # cpu_snapshot: busy and total jiffies of the machine (all CPUs; busy counts
@@ -166,9 +175,12 @@ run_wrk() {
     local out=$1; shift
     local before after wrk_cpu
     probe "$out.probe"
+    { while sleep 1; do probe "$out.probe"; done; } &
+    PROBER_PID=$!
     before=$(cpu_snapshot | tr '\n' ' ')
     wrk_cpu=$( { TIMEFORMAT='%U %S'; time wrk "$@" -s "$BENCH/wrk.lua" "$URL" >"$out.wrk"; } 2>&1 )
     after=$(cpu_snapshot | tr '\n' ' ')
+    stop_prober
     probe "$out.probe"
     echo "$before $after $wrk_cpu $(getconf CLK_TCK)" >"$out.cpu"
 }
