@@ -1,7 +1,7 @@
-//! Keeps the README's quick start true: its `spin up` line, run the way Spin
-//! runs it (variables from the runtime config's static provider, the store
-//! seeded with `--key-value`), must answer its `curl` line with a token; and
-//! `spin.toml` must declare exactly the variables the component reads.
+//! Keeps the README's quick start true: its `spin up` line, run as written
+//! under real Spin (on a free port, with its state in a scratch directory),
+//! must answer its `curl` line with a token; and `spin.toml` must declare
+//! exactly the variables the component reads.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -53,17 +53,10 @@ fn static_variables(runtime_config: &str) -> BTreeMap<String, String> {
 fn quick_start_commands_work() {
     let run = readme_line("spin up ");
     assert!(run.contains(&"--build".to_string()));
-    let runtime_config = flag_values(&run, "--runtime-config-file");
-    assert_eq!(runtime_config.len(), 1);
-    let variables = static_variables(runtime_config[0]);
-    let kv: BTreeMap<String, Vec<u8>> = flag_values(&run, "--key-value")
-        .into_iter()
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap();
-            (key.to_string(), value.as_bytes().to_vec())
-        })
-        .collect();
-    let host = start(variables, kv);
+    assert_eq!(run[0], "spin");
+    // The README's line as written, run in the repository root; only the
+    // address and the state directory are the test's own.
+    let host = Spin::start_command_line(&run[1..], &root());
 
     let curl = readme_line("curl -u dev:");
     let credentials = flag_values(&curl, "-u")[0];
