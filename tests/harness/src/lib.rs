@@ -26,4 +26,4 @@ pub use http::{Body, Reply};
 pub use process::{free_port, require_program, Process, Scratch};
 pub use redis::Redis;
 pub use registry::{Registry, TokenAuth};
-pub use spin::{repository_root, spin_binary, Spin, SpinOptions, StoreWatch};
+pub use spin::{repository_root, spin_binary, Spin, SpinOptions, StoreLock, StoreWatch};

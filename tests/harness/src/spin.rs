@@ -360,9 +360,31 @@ impl Spin {
         }
     }
 
+    /// Takes an exclusive lock on Spin's SQLite store, as a stuck backup or a
+    /// failing disk would: until the guard is dropped, Spin can neither read
+    /// nor write it.
+    pub fn lock_store(&self) -> StoreLock {
+        let connection = self.database();
+        connection
+            .execute_batch("BEGIN EXCLUSIVE")
+            .unwrap_or_else(|error| panic!("BEGIN EXCLUSIVE: {error}"));
+        StoreLock { connection }
+    }
+
     /// Stops Spin (SIGTERM, then SIGKILL after 5 s).
     pub fn stop(&mut self) {
         self.process.terminate(Duration::from_secs(5));
+    }
+}
+
+/// See [`Spin::lock_store`]. Dropping it releases the lock.
+pub struct StoreLock {
+    connection: rusqlite::Connection,
+}
+
+impl Drop for StoreLock {
+    fn drop(&mut self) {
+        let _ = self.connection.execute_batch("ROLLBACK");
     }
 }
 
