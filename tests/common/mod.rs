@@ -73,6 +73,11 @@ pub fn seeded_users() -> BTreeMap<String, Vec<u8>> {
 }
 
 /// Sends one request over a fresh connection and reads the whole reply.
+///
+/// Every secret the request carries or the reply hands out (Basic
+/// passwords, bearer secrets, issued tokens and refresh tokens, created API
+/// tokens) is registered with `host`, whose logs must never show one; and no
+/// reply may show the admin secret or the signing key.
 pub fn send(
     host: &Spin,
     method: &str,
@@ -80,8 +85,52 @@ pub fn send(
     headers: &[(&str, &str)],
     body: Body<'_>,
 ) -> Reply {
-    scopegate_harness::http::request(host.addr(), method, target, headers, body)
-        .unwrap_or_else(|error| panic!("{method} {target}: {error}"))
+    host.forbid_in_logs(ADMIN_SECRET);
+    for line in DEV_KEY.lines().filter(|line| !line.starts_with("-----")) {
+        host.forbid_in_logs(line);
+    }
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("authorization") {
+            forbid_credentials(host, value);
+        }
+    }
+    if let Body::Sized(bytes) | Body::Chunked(bytes) = &body {
+        for (name, value) in form_urlencoded::parse(bytes) {
+            if name.contains("password") || name.contains("token") {
+                host.forbid_in_logs(&value);
+            }
+        }
+    }
+    let reply = scopegate_harness::http::request(host.addr(), method, target, headers, body)
+        .unwrap_or_else(|error| panic!("{method} {target}: {error}"));
+    let text = reply.text();
+    assert!(
+        !text.contains(ADMIN_SECRET) && !text.contains("PRIVATE KEY"),
+        "a reply shows the admin secret or the key: {text}"
+    );
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(&reply.body) {
+        for name in ["token", "access_token", "refresh_token", "secret"] {
+            if let Some(value) = fields.get(name).and_then(|value| value.as_str()) {
+                host.forbid_in_logs(value);
+            }
+        }
+    }
+    reply
+}
+
+/// Registers the secret of an `Authorization` header value.
+fn forbid_credentials(host: &Spin, value: &str) {
+    host.forbid_in_logs(value);
+    if let Some(encoded) = value.strip_prefix("Basic ") {
+        if let Ok(decoded) = STANDARD.decode(encoded.trim()) {
+            let decoded = String::from_utf8_lossy(&decoded).into_owned();
+            if let Some((_, password)) = decoded.split_once(':') {
+                host.forbid_in_logs(password);
+            }
+        }
+    } else if let Some(bearer) = value.strip_prefix("Bearer ") {
+        host.forbid_in_logs(bearer.trim());
+    }
 }
 
 /// `GET target` with optional Basic credentials.

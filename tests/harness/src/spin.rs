@@ -130,6 +130,7 @@ pub struct Spin {
     state: PathBuf,
     is_sqlite: bool,
     log_start: Mutex<usize>,
+    secrets: Mutex<Vec<String>>,
     // Dropped last: Spin is gone before its state is removed.
     _scratch: Scratch,
 }
@@ -226,6 +227,7 @@ impl Spin {
                         is_sqlite,
                         state,
                         log_start: Mutex::new(0),
+                        secrets: Mutex::new(Vec::new()),
                         _scratch: scratch,
                     };
                     // The readiness probe is not the test's request.
@@ -275,6 +277,37 @@ impl Spin {
         }
         let start = *self.log_start.lock().unwrap_or_else(|p| p.into_inner());
         text.get(start..).unwrap_or_default().to_string()
+    }
+
+    /// Registers a secret (password, API token, refresh token, signed
+    /// token, key) the test used with this Spin: when the Spin is dropped at
+    /// the end of a passing test, neither the component's logs nor Spin's own
+    /// output may contain any registered secret, or the test fails.
+    pub fn forbid_in_logs(&self, secret: &str) {
+        if secret.len() >= 6 {
+            let mut secrets = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
+            if !secrets.iter().any(|known| known == secret) {
+                secrets.push(secret.to_string());
+            }
+        }
+    }
+
+    /// The registered secrets found in the logs, if any.
+    fn leaked_secrets(&self) -> Vec<String> {
+        let logs = format!(
+            "{}\n{}\n{}",
+            std::fs::read_to_string(self.state.join("logs/scopegate_stdout.txt"))
+                .unwrap_or_default(),
+            std::fs::read_to_string(self.state.join("logs/scopegate_stderr.txt"))
+                .unwrap_or_default(),
+            self.spin_output()
+        );
+        let secrets = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
+        secrets
+            .iter()
+            .filter(|secret| logs.contains(secret.as_str()))
+            .cloned()
+            .collect()
     }
 
     /// Forgets the log so far: [`Spin::logs`] shows only what follows.
@@ -374,6 +407,20 @@ impl Spin {
     /// Stops Spin (SIGTERM, then SIGKILL after 5 s).
     pub fn stop(&mut self) {
         self.process.terminate(Duration::from_secs(5));
+    }
+}
+
+impl Drop for Spin {
+    fn drop(&mut self) {
+        self.stop();
+        if !std::thread::panicking() {
+            let leaked = self.leaked_secrets();
+            assert!(
+                leaked.is_empty(),
+                "secrets appear in the logs: {leaked:?}\n{}",
+                self.logs()
+            );
+        }
     }
 }
 
