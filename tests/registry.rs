@@ -98,11 +98,6 @@ fn token_server(configure: impl FnOnce(&mut SpinOptions)) -> Spin {
     Spin::start(options)
 }
 
-/// A path on PATH, or a failure saying what to install.
-fn require_program(name: &str) -> PathBuf {
-    scopegate_harness::require_program(name, name)
-}
-
 /// A file name unique to `text`.
 fn short_name(text: &str) -> String {
     oci::sha256_digest(text.as_bytes())["sha256:".len()..][..16].to_string()
