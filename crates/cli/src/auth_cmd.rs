@@ -483,7 +483,9 @@ mod tests {
 
     #[test]
     fn registry_names() {
-        let cases: &[(&str, bool, Option<(&str, &str)>)] = &[
+        /// (--registry, --insecure, expected (name, API host) or a usage error)
+        type Case<'a> = (&'a str, bool, Option<(&'a str, &'a str)>);
+        let cases: &[Case] = &[
             (
                 "r.example:5000",
                 false,

@@ -100,7 +100,9 @@ mod tests {
 
     use super::*;
 
-    fn access(entries: &[(&str, &str, &[&str])]) -> Vec<Access> {
+    type Granted<'a> = (&'a str, &'a str, &'a [&'a str]);
+
+    fn access(entries: &[Granted]) -> Vec<Access> {
         entries
             .iter()
             .map(|(t, n, a)| Access {
@@ -113,7 +115,9 @@ mod tests {
 
     #[test]
     fn reports_what_is_lacking() {
-        let cases: &[(&[&str], &[(&str, &str, &[&str])], &[&str])] = &[
+        /// (requested scopes, granted (type, name, actions), expected missing)
+        type Case<'a> = (&'a [&'a str], &'a [Granted<'a>], &'a [&'a str]);
+        let cases: &[Case] = &[
             (
                 &["repository:a/b:pull,push"],
                 &[("repository", "a/b", &["pull", "push"])],
