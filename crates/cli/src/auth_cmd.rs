@@ -383,6 +383,9 @@ fn token(args: &TokenArgs) -> Result<ExitCode> {
                         eprintln!("warning: token not cached: {error:#}");
                     }
                 }
+                if let Some(dir) = file.parent() {
+                    cache::prune(dir, now);
+                }
             }
             Issued {
                 token: answer.token,

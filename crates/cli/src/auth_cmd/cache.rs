@@ -87,6 +87,26 @@ pub fn write(file: &Path, entry: &Entry) -> Result<()> {
     write_private(file, &text)
 }
 
+/// Removes the entries in `dir` whose token has expired by `now` (and leftovers that are
+/// not entries), so bearer tokens do not pile up on disk. Best effort: errors are ignored.
+pub fn prune(dir: &Path, now: u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for file in entries.flatten().map(|entry| entry.path()) {
+        if file.extension().is_none_or(|ext| ext != "json") {
+            continue;
+        }
+        let is_expired = std::fs::read(&file)
+            .ok()
+            .and_then(|text| serde_json::from_slice::<Entry>(&text).ok())
+            .is_none_or(|entry| entry.expires_at <= now);
+        if is_expired {
+            let _ = std::fs::remove_file(&file);
+        }
+    }
+}
+
 fn create_private_dir(dir: &Path) -> Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -206,5 +226,21 @@ mod tests {
         }
         std::fs::write(&file, "garbage").unwrap();
         assert_eq!(read(&file, 1010, 180), None);
+    }
+
+    #[test]
+    fn pruning_removes_expired_and_broken_entries_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("live.json");
+        let expired = dir.path().join("expired.json");
+        let broken = dir.path().join("broken.json");
+        let other = dir.path().join("notes.txt");
+        write(&live, &entry(1000, 1300)).unwrap();
+        write(&expired, &entry(900, 1200)).unwrap();
+        std::fs::write(&broken, "{").unwrap();
+        std::fs::write(&other, "kept").unwrap();
+        prune(dir.path(), 1250);
+        assert!(live.exists() && other.exists());
+        assert!(!expired.exists() && !broken.exists());
     }
 }
