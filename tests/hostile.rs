@@ -20,7 +20,7 @@ use common::*;
 use generate::{Request, Rng};
 use std::collections::BTreeMap;
 
-const SEED: u64 = 0x5c09e_6a7e;
+const SEED: u64 = 0x0005_c09e_6a7e;
 const REQUESTS: usize = 20_000;
 /// Client threads (the machine has two cores; Spin uses them).
 const THREADS: usize = 4;
