@@ -23,9 +23,8 @@ fn main() -> ExitCode {
     let policy = match Policy::load_dir(&policies) {
         Ok(policy) => policy,
         Err(error) => {
-            for problem in error.problems() {
-                println!("cargo:warning=policy: {problem}");
-            }
+            // Once, on stderr: cargo shows a failed build script's stderr
+            // (and its stdout, so nothing is printed there).
             eprintln!("error: invalid policy in {}:", policies.display());
             eprintln!("{error}");
             eprintln!("(run `scopegate policy check` for the same report)");

@@ -1,13 +1,20 @@
-//! Keeps the README's quick start true: its `spin up` line, run the way Spin
-//! runs it (variables from the runtime config's static provider, the store
-//! seeded with `--key-value`), must answer its `curl` line with a token; and
-//! `spin.toml` must declare exactly the variables the component reads.
+//! Keeps the README's quick start true: its `spin up` line, run as written
+//! under real Spin (on a free port, with its state in a scratch directory),
+//! must answer its `curl` line with a token; and `spin.toml` must declare
+//! exactly the variables the component reads.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[allow(dead_code)]
+#[path = "registry/oci.rs"]
+mod oci;
+#[allow(dead_code)]
+#[path = "registry/skopeo.rs"]
+mod skopeo;
 
 use common::*;
+use scopegate_harness::{Registry, Scratch};
 use std::collections::BTreeMap;
 
 fn root() -> std::path::PathBuf {
@@ -53,17 +60,10 @@ fn static_variables(runtime_config: &str) -> BTreeMap<String, String> {
 fn quick_start_commands_work() {
     let run = readme_line("spin up ");
     assert!(run.contains(&"--build".to_string()));
-    let runtime_config = flag_values(&run, "--runtime-config-file");
-    assert_eq!(runtime_config.len(), 1);
-    let variables = static_variables(runtime_config[0]);
-    let kv: BTreeMap<String, Vec<u8>> = flag_values(&run, "--key-value")
-        .into_iter()
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap();
-            (key.to_string(), value.as_bytes().to_vec())
-        })
-        .collect();
-    let host = start(variables, kv);
+    assert_eq!(run[0], "spin");
+    // The README's line as written, run in the repository root; only the
+    // address and the state directory are the test's own.
+    let host = Spin::start_command_line(&run[1..], &root());
 
     let curl = readme_line("curl -u dev:");
     let credentials = flag_values(&curl, "-u")[0];
@@ -87,6 +87,80 @@ fn quick_start_commands_work() {
     assert!(
         !claims["access"].as_array().unwrap().is_empty(),
         "the quick start's user gets what it asks for: {claims}"
+    );
+}
+
+/// The registry configuration the README points at works with the quick
+/// start as shipped: distribution 2.8 started with `dev/registry-config.yml`
+/// (only its addresses and storage directory changed) takes a push from the
+/// quick start's user through the quick start's scopegate.
+#[test]
+fn the_shipped_registry_config_takes_a_push_with_the_quick_start() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(
+        readme.contains("dev/registry-config.yml"),
+        "the README points at the file"
+    );
+    let run = readme_line("spin up ");
+    let spin = Spin::start_command_line(&run[1..], &root());
+    let shipped = std::fs::read_to_string(root().join("dev/registry-config.yml")).unwrap();
+    let scratch = Scratch::new("readme-registry");
+    let storage = scratch.dir("storage");
+    let bundle = root().join("dev/signing-cert.pem");
+    let registry = Registry::start_with_config(&scratch.dir("registry"), |addr| {
+        let mut config = shipped.clone();
+        for (from, to) in [
+            (
+                "realm: http://127.0.0.1:3000/",
+                format!("realm: http://{}/", spin.addr()),
+            ),
+            ("addr: 127.0.0.1:5000", format!("addr: {addr}")),
+            (
+                "rootdirectory: .spin/registry",
+                format!("rootdirectory: {}", storage.display()),
+            ),
+            // Resolved from the repository root, as the file's comment says.
+            (
+                "rootcertbundle: dev/signing-cert.pem",
+                format!("rootcertbundle: {}", bundle.display()),
+            ),
+        ] {
+            assert!(
+                config.matches(from).count() == 1,
+                "dev/registry-config.yml has exactly one {from}"
+            );
+            config = config.replace(from, &to);
+        }
+        config
+    });
+
+    let image_dir = scratch.dir("image");
+    let image = oci::write_layout(&image_dir, "v1", "pushed through the quick start\n");
+    let skopeo = skopeo::Skopeo::new(&scratch.dir("skopeo"));
+    let curl = readme_line("curl -u dev:");
+    let (user, password) = flag_values(&curl, "-u")[0].split_once(':').unwrap();
+    skopeo
+        .copy(
+            &format!("oci:{}:v1", image_dir.display()),
+            &skopeo::Auth::Anonymous,
+            &format!("docker://{}/team/app:v1", registry.host()),
+            &skopeo::Auth::creds(user, password),
+            &[],
+        )
+        .assert_success();
+    let inspected = skopeo
+        .on_registry(
+            "inspect",
+            &["--raw"],
+            &format!("docker://{}/team/app:v1", registry.host()),
+            &skopeo::Auth::creds(user, password),
+        )
+        .assert_success()
+        .json();
+    assert_eq!(
+        inspected["layers"][0]["digest"].as_str(),
+        Some(image.layer_digest.as_str()),
+        "the registry holds the pushed image"
     );
 }
 

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 
 /// `docker login`: GET with `offline_token=true&client_id=docker`, no scope.
-fn docker_login(host: &scopegate_testhost::TestHost, user: &str, password: &str) -> String {
+fn docker_login(host: &Spin, user: &str, password: &str) -> String {
     let path =
         format!("/token?account={user}&client_id=docker&offline_token=true&service={SERVICE}");
     let reply = get(host, &path, Some((user, password)));
@@ -21,7 +21,7 @@ fn docker_login(host: &scopegate_testhost::TestHost, user: &str, password: &str)
     refresh.to_string()
 }
 
-fn refresh_docker(host: &scopegate_testhost::TestHost, refresh: &str, scopes: &str) -> Reply {
+fn refresh_docker(host: &Spin, refresh: &str, scopes: &str) -> Reply {
     post_form(
         host,
         "/token",

@@ -1,6 +1,6 @@
 //! End to end with real parts: Debian's docker-registry (distribution
 //! 2.8.2) configured for token auth against the built scopegate component
-//! in the test host, and Debian's skopeo (containers/image) pushing,
+//! under real Spin, and Debian's skopeo (containers/image) pushing,
 //! pulling, listing and deleting a small OCI image this suite writes itself.
 //!
 //! Each test starts its own token server, registry and client environment
@@ -15,22 +15,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-#[path = "registry/distribution.rs"]
-mod distribution;
 #[path = "registry/oci.rs"]
 mod oci;
-#[path = "registry/scratch.rs"]
-mod scratch;
 #[path = "registry/skopeo.rs"]
 mod skopeo;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use common::{get, token_path, user_record, ISSUER, SERVICE};
-use distribution::{Registry, Reply, TokenAuth};
 use oci::Image;
-use scopegate_testhost::{build_component, HostOptions, TestHost};
-use scratch::Scratch;
+use scopegate_harness::{Registry, Reply, Scratch, Spin, SpinOptions, TokenAuth};
 use skopeo::{Auth, Run, Skopeo};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -92,29 +86,16 @@ fn store() -> BTreeMap<String, Vec<u8>> {
     kv
 }
 
-/// The built component with the shared test variables and [`store`], after
-/// `configure` has had its say.
-fn token_server(configure: impl FnOnce(&mut HostOptions)) -> TestHost {
-    let mut options = HostOptions::new(build_component().expect("the scopegate component builds"));
-    options.variables = common::variables();
-    options.kv = store();
+/// The built component under real Spin with the shared test variables and
+/// [`store`], after `configure` has had its say.
+fn token_server(configure: impl FnOnce(&mut SpinOptions)) -> Spin {
+    let mut options = SpinOptions {
+        variables: common::variables(),
+        kv: store(),
+        ..SpinOptions::default()
+    };
     configure(&mut options);
-    TestHost::start(options).expect("the test host starts")
-}
-
-/// A path on PATH, or a failure saying what to install.
-fn require_program(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`{name}` is not on PATH. The registry end-to-end tests need Debian's \
-                 docker-registry and skopeo: run `sudo apt-get install docker-registry skopeo` \
-                 (.ci/run installs them)"
-            )
-        })
+    Spin::start(options)
 }
 
 /// A file name unique to `text`.
@@ -140,7 +121,7 @@ fn now() -> u64 {
 struct Stack {
     skopeo: Skopeo,
     registry: Registry,
-    host: TestHost,
+    host: Spin,
     // Dropped last: the registry is gone before its storage is removed.
     scratch: Scratch,
 }

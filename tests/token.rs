@@ -1,4 +1,4 @@
-//! The Docker token flow through the built component in the test host:
+//! The Docker token flow through the built component under real Spin:
 //! what a registry and docker/skopeo see.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

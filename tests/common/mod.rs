@@ -1,18 +1,16 @@
-//! Shared pieces of the integration tests: a running component in the test
-//! host, a raw HTTP/1.1 client (so tests control chunked bodies and see
-//! exactly what goes over the wire), and an independent token verifier.
+//! Shared pieces of the integration tests: the built component under real
+//! `spin up` (see `tests/harness`), the users and variables most tests start
+//! with, request helpers over the harness's raw HTTP/1.1 client, and an
+//! independent token verifier.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use jwt_simple::prelude::*;
-use scopegate_testhost::{build_component, HostOptions, TestHost};
+pub use scopegate_harness::{Body, Reply, Spin, SpinOptions};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
 
 pub const SERVICE: &str = "registry.test";
 pub const ISSUER: &str = "scopegate-test";
@@ -20,7 +18,7 @@ pub const DEV_KEY: &str = include_str!("../../dev/signing-key.pem");
 pub const DEV_CERT: &str = include_str!("../../dev/signing-cert.pem");
 pub const ADMIN_SECRET: &str = "test-admin-secret";
 
-/// The variables every test host starts with.
+/// The variables every test server starts with.
 pub fn variables() -> BTreeMap<String, String> {
     [
         ("signing_key", DEV_KEY),
@@ -51,14 +49,14 @@ pub fn user_record(password: &str, groups: &[&str]) -> Vec<u8> {
     .unwrap()
 }
 
-/// Starts the built component with `variables` and a store seeded with `kv`.
-pub fn start(variables: BTreeMap<String, String>, kv: BTreeMap<String, Vec<u8>>) -> TestHost {
-    TestHost::start(HostOptions {
+/// Starts the built component under real `spin up` with `variables` and a
+/// store seeded with `kv`.
+pub fn start(variables: BTreeMap<String, String>, kv: BTreeMap<String, Vec<u8>>) -> Spin {
+    Spin::start(SpinOptions {
         variables,
         kv,
-        ..HostOptions::new(build_component().expect("component builds"))
+        ..SpinOptions::default()
     })
-    .expect("test host starts")
 }
 
 /// The users most tests need: `alice` in group `team`, `bob` in no group,
@@ -74,141 +72,69 @@ pub fn seeded_users() -> BTreeMap<String, Vec<u8>> {
     .collect()
 }
 
-/// One HTTP response.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
-            panic!(
-                "not JSON ({error}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// How to send a request body.
-pub enum Body<'a> {
-    None,
-    Sized(&'a [u8]),
-    Chunked(&'a [u8]),
-}
-
 /// Sends one request over a fresh connection and reads the whole reply.
+///
+/// Every secret the request carries or the reply hands out (Basic
+/// passwords, bearer secrets, issued tokens and refresh tokens, created API
+/// tokens) is registered with `host`, whose logs must never show one; and no
+/// reply may show the admin secret or the signing key.
 pub fn send(
-    host: &TestHost,
+    host: &Spin,
     method: &str,
     target: &str,
     headers: &[(&str, &str)],
     body: Body<'_>,
 ) -> Reply {
-    let mut stream = TcpStream::connect(host.addr()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-        host.addr()
-    );
+    host.forbid_in_logs(ADMIN_SECRET);
+    for line in DEV_KEY.lines().filter(|line| !line.starts_with("-----")) {
+        host.forbid_in_logs(line);
+    }
     for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        if name.eq_ignore_ascii_case("authorization") {
+            forbid_credentials(host, value);
+        }
     }
-    match body {
-        Body::None => {}
-        Body::Sized(bytes) => head.push_str(&format!("Content-Length: {}\r\n", bytes.len())),
-        Body::Chunked(_) => head.push_str("Transfer-Encoding: chunked\r\n"),
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    match body {
-        Body::None => {}
-        Body::Sized(bytes) => stream.write_all(bytes).unwrap(),
-        Body::Chunked(bytes) => {
-            for chunk in bytes.chunks(1000) {
-                // The server may answer (413) and close before all is sent.
-                if stream
-                    .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
-                    .is_err()
-                    || stream.write_all(chunk).is_err()
-                    || stream.write_all(b"\r\n").is_err()
-                {
-                    break;
-                }
+    if let Body::Sized(bytes) | Body::Chunked(bytes) = &body {
+        for (name, value) in form_urlencoded::parse(bytes) {
+            if name.contains("password") || name.contains("token") {
+                host.forbid_in_logs(&value);
             }
-            let _ = stream.write_all(b"0\r\n\r\n");
         }
     }
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    parse_reply(&raw)
-}
-
-fn parse_reply(raw: &[u8]) -> Reply {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP head in {:?}", String::from_utf8_lossy(raw)));
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
-    {
-        body = dechunk(&body);
-    }
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
-        let size_text = String::from_utf8_lossy(&data[..end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            break;
+    let reply = scopegate_harness::http::request(host.addr(), method, target, headers, body)
+        .unwrap_or_else(|error| panic!("{method} {target}: {error}"));
+    let text = reply.text();
+    assert!(
+        !text.contains(ADMIN_SECRET) && !text.contains("PRIVATE KEY"),
+        "a reply shows the admin secret or the key: {text}"
+    );
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(&reply.body) {
+        for name in ["token", "access_token", "refresh_token", "secret"] {
+            if let Some(value) = fields.get(name).and_then(|value| value.as_str()) {
+                host.forbid_in_logs(value);
+            }
         }
-        out.extend_from_slice(&data[end + 2..end + 2 + size]);
-        data = &data[end + 2 + size + 2..];
     }
-    out
+    reply
+}
+
+/// Registers the secret of an `Authorization` header value.
+fn forbid_credentials(host: &Spin, value: &str) {
+    host.forbid_in_logs(value);
+    if let Some(encoded) = value.strip_prefix("Basic ") {
+        if let Ok(decoded) = STANDARD.decode(encoded.trim()) {
+            let decoded = String::from_utf8_lossy(&decoded).into_owned();
+            if let Some((_, password)) = decoded.split_once(':') {
+                host.forbid_in_logs(password);
+            }
+        }
+    } else if let Some(bearer) = value.strip_prefix("Bearer ") {
+        host.forbid_in_logs(bearer.trim());
+    }
 }
 
 /// `GET target` with optional Basic credentials.
-pub fn get(host: &TestHost, target: &str, basic: Option<(&str, &str)>) -> Reply {
+pub fn get(host: &Spin, target: &str, basic: Option<(&str, &str)>) -> Reply {
     let authorization = basic
         .map(|(user, password)| format!("Basic {}", STANDARD.encode(format!("{user}:{password}"))));
     let headers: Vec<(&str, &str)> = authorization
@@ -218,8 +144,31 @@ pub fn get(host: &TestHost, target: &str, basic: Option<(&str, &str)>) -> Reply 
     send(host, "GET", target, &headers, Body::None)
 }
 
+/// A request to the admin API with the test admin secret and an optional
+/// JSON body.
+pub fn admin(host: &Spin, method: &str, path: &str, body: Option<serde_json::Value>) -> Reply {
+    let bearer = format!("Bearer {ADMIN_SECRET}");
+    let text = body.map(|b| b.to_string());
+    let mut headers = vec![("Authorization", bearer.as_str())];
+    if text.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    let body = match &text {
+        Some(text) => Body::Sized(text.as_bytes()),
+        None => Body::None,
+    };
+    send(host, method, path, &headers, body)
+}
+
+/// Creates an API token through the admin API and returns its secret.
+pub fn create_token(host: &Spin, spec: serde_json::Value) -> String {
+    let reply = admin(host, "POST", "/admin/tokens", Some(spec));
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    reply.json()["secret"].as_str().unwrap().to_string()
+}
+
 /// `POST target` with a form body.
-pub fn post_form(host: &TestHost, target: &str, form: &[(&str, &str)]) -> Reply {
+pub fn post_form(host: &Spin, target: &str, form: &[(&str, &str)]) -> Reply {
     let body = form_body(form);
     send(
         host,
@@ -267,7 +216,7 @@ pub struct RegistryClaims {
 /// the signature must verify (with jwt-simple) against the public key in
 /// `x5c` and against the JWKS entry with that `kid`; and `iss`, `aud`
 /// (a JSON string), `exp`, `nbf`, `iat`, `jti` must be right.
-pub fn verify(host: &TestHost, token: &str) -> (serde_json::Value, JWTClaims<RegistryClaims>) {
+pub fn verify(host: &Spin, token: &str) -> (serde_json::Value, JWTClaims<RegistryClaims>) {
     let mut parts = token.split('.');
     let header: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap();

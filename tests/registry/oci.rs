@@ -193,7 +193,7 @@ fn crc32_of_the_check_string() {
 /// unpacking it amounts to) read back to the file that was put in.
 #[test]
 fn the_layer_unpacks_with_tar_and_gzip() {
-    let scratch = super::scratch::Scratch::new("oci-layer");
+    let scratch = scopegate_harness::Scratch::new("oci-layer");
     let image = write_layout(&scratch.dir("layout"), "v1", "hello from the layer\n");
     let layer = scratch.file("layer.tar.gz", &image.layer);
     let output = std::process::Command::new("tar")

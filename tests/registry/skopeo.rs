@@ -108,7 +108,7 @@ pub struct Skopeo {
 
 impl Skopeo {
     pub fn new(dir: &Path) -> Skopeo {
-        let program = super::require_program("skopeo");
+        let program = scopegate_harness::require_program("skopeo", "skopeo");
         for sub in ["home", "run", "tmp", "registries.d", "out"] {
             fs::create_dir_all(dir.join(sub)).unwrap();
         }
@@ -205,7 +205,7 @@ impl Skopeo {
             stdout: fs::read_to_string(stdout_path).unwrap_or_default(),
             stderr: fs::read_to_string(stderr_path).unwrap_or_default(),
         };
-        if super::is_showing_logs() {
+        if std::env::var_os("SCOPEGATE_E2E_LOGS").is_some_and(|value| value == "1") {
             eprintln!("{run}");
         }
         run

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod admin_cmd;
+mod auth_cmd;
 mod keygen;
 mod policy_cmd;
 
@@ -48,6 +49,9 @@ enum Command {
         #[command(subcommand)]
         command: admin_cmd::RefreshCommand,
     },
+    /// Get tokens from any registry's token server, for scripts and CI.
+    #[command(subcommand)]
+    Auth(auth_cmd::AuthCommand),
     /// Explain a decision with the server's compiled policy and users.
     Explain {
         #[command(flatten)]
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy(command) => return policy_cmd::run(command),
+        Command::Auth(command) => return auth_cmd::run(command),
         Command::Keygen(args) => keygen::run(&args),
         Command::User { server, command } => admin_cmd::user(&server, &command),
         Command::Token { server, command } => admin_cmd::token(&server, &command),

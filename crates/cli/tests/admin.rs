@@ -1,10 +1,10 @@
-//! The admin commands against the built component in the test host: what an
+//! The admin commands against the built component under real Spin: what an
 //! operator following the README does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine as _;
-use scopegate_testhost::{build_component, HostOptions, TestHost};
+use scopegate_harness::{Spin, SpinOptions};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 
 const ADMIN_SECRET: &str = "cli-admin-secret";
 
-fn start() -> TestHost {
+fn start() -> Spin {
     let variables: BTreeMap<String, String> = [
         ("signing_key", include_str!("../../../dev/signing-key.pem")),
         (
@@ -29,14 +29,13 @@ fn start() -> TestHost {
         scopegate::secret::digest_hex(ADMIN_SECRET),
     )])
     .collect();
-    TestHost::start(HostOptions {
+    Spin::start(SpinOptions {
         variables,
-        ..HostOptions::new(build_component().unwrap())
+        ..SpinOptions::default()
     })
-    .unwrap()
 }
 
-fn scopegate(host: &TestHost, args: &[&str], stdin: Option<&str>) -> Output {
+fn scopegate(host: &Spin, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_scopegate"))
         .args(args)
         .env("SCOPEGATE_URL", host.url(""))
@@ -66,7 +65,7 @@ fn ok(output: &Output) -> String {
 }
 
 /// GET /token with Basic credentials; (status, access claim).
-fn token(host: &TestHost, user: &str, password: &str, scope: &str) -> (u16, serde_json::Value) {
+fn token(host: &Spin, user: &str, password: &str, scope: &str) -> (u16, serde_json::Value) {
     let mut stream = TcpStream::connect(host.addr()).unwrap();
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     write!(

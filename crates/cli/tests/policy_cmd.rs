@@ -75,7 +75,7 @@ fn check_rejects_a_broken_copy_with_file_and_line() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("teams.toml:21: group \"teem\" is not defined"),
+        stderr.contains("teams.toml:24: group \"teem\" is not defined"),
         "{stderr}"
     );
     assert!(stderr.contains("invalid policy (1 problem)"), "{stderr}");

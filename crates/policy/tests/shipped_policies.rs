@@ -96,3 +96,40 @@ fn test_files_are_validated_with_lines() {
         );
     }
 }
+
+/// The shipped policies are a starting point that anyone may deploy: they must not hand
+/// rights to whoever happens to be called `alice` or `root`. Every static group is empty
+/// (members come from the user store) and no rule names a user.
+#[test]
+fn shipped_policies_grant_nothing_to_named_accounts() {
+    let dir = policies_dir();
+    let policy = Policy::load_dir(&dir).unwrap();
+    for file in policy.files() {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        if let Some(groups) = table.get("groups").and_then(|groups| groups.as_table()) {
+            for (group, members) in groups {
+                assert_eq!(
+                    members.as_array().map(Vec::len),
+                    Some(0),
+                    "policies/{file}: group {group} has static members {members}"
+                );
+            }
+        }
+        for kind in ["allow", "deny"] {
+            for rule in table
+                .get(kind)
+                .and_then(|rules| rules.as_array())
+                .into_iter()
+                .flatten()
+            {
+                let who = rule["who"].as_array().unwrap();
+                assert!(
+                    who.iter()
+                        .all(|subject| !subject.as_str().unwrap().starts_with("user:")),
+                    "policies/{file}: a rule names a user: {who:?}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! End to end with the real docker CLI: a private dockerd (Debian's
+//! `docker.io`), Debian's docker-registry (distribution 2.8.2) with token
+//! auth at scopegate under real Spin, and `docker login`, `push`, `pull`,
+//! `logout` as a user types them.
+//!
+//! One test, one dockerd: the scenarios run in order against it, each
+//! checking what docker and the registry then hold.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use base64::Engine as _;
+use common::*;
+use scopegate_harness::{Dockerd, Registry, Scratch, TokenAuth};
+use serde_json::json;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// What `docker ...` printed, for failure messages.
+fn shown(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn succeeds(output: Output) -> String {
+    assert!(output.status.success(), "{}", shown(&output));
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn fails(output: Output) -> String {
+    assert!(
+        !output.status.success(),
+        "expected a failure: {}",
+        shown(&output)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A one-file root filesystem tarball whose content is `text`, for `docker
+/// import`.
+fn rootfs(scratch: &Scratch, text: &str) -> std::path::PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = scratch.dir(&format!("rootfs-{n}"));
+    std::fs::write(dir.join("hello.txt"), text).unwrap();
+    let tarball = scratch.path().join(format!("rootfs-{n}.tar"));
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg("hello.txt")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tarball
+}
+
+struct World {
+    docker: Dockerd,
+    registry: Registry,
+    spin: Spin,
+    scratch: Scratch,
+}
+
+impl World {
+    fn docker(&self, args: &[&str]) -> Output {
+        self.docker.docker(args, None)
+    }
+
+    fn login(&self, user: &str, secret: &str) -> String {
+        succeeds(self.docker.docker(
+            &[
+                "login",
+                "-u",
+                user,
+                "--password-stdin",
+                &self.registry.host(),
+            ],
+            Some(secret),
+        ))
+    }
+
+    /// `docker import` of a fresh image tagged `REGISTRY/name`; its id.
+    fn import(&self, name: &str, text: &str) -> String {
+        let tarball = rootfs(&self.scratch, text);
+        let reference = self.reference(name);
+        succeeds(self.docker(&["import", tarball.to_str().unwrap(), &reference]))
+    }
+
+    fn reference(&self, name: &str) -> String {
+        format!("{}/{name}", self.registry.host())
+    }
+
+    fn image_id(&self, name: &str) -> String {
+        succeeds(self.docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}",
+            &self.reference(name),
+        ]))
+    }
+
+    /// A registry API GET with the token `observer` (groups team and
+    /// admins) gets for `scope`.
+    fn observe(&self, scope: &str, path: &str) -> Reply {
+        let reply = get(
+            &self.spin,
+            &token_path(&[scope]),
+            Some(("observer", "observer-password")),
+        );
+        let token = reply.json()["token"].as_str().unwrap().to_string();
+        let bearer = format!("Bearer {token}");
+        self.registry
+            .request("GET", path, &[("Authorization", &bearer)])
+    }
+
+    /// The repositories the registry's catalog lists.
+    fn catalog(&self) -> serde_json::Value {
+        let reply = self.observe("registry:catalog:*", "/v2/_catalog");
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json()["repositories"].clone()
+    }
+
+    /// The tags the registry lists for `name` (in team/** or public/**).
+    fn tags(&self, name: &str) -> serde_json::Value {
+        let reply = self.observe(
+            &format!("repository:{name}:pull"),
+            &format!("/v2/{name}/tags/list"),
+        );
+        if reply.status == 404 {
+            return json!([]);
+        }
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json()["tags"].clone()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- dockerd log (tail)\n{}", tail(&self.docker.log()));
+            eprintln!("--- registry log (tail)\n{}", tail(&self.registry.log()));
+            eprintln!("--- scopegate log\n{}", self.spin.logs());
+        }
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+#[test]
+fn docker_login_push_pull_logout_and_deploy_tokens() {
+    let mut kv = seeded_users();
+    kv.insert(
+        "user/mia".into(),
+        user_record("mia-password", &["maintainers"]),
+    );
+    kv.insert(
+        "user/observer".into(),
+        user_record("observer-password", &["team", "admins"]),
+    );
+    kv.insert(
+        "user/ci".into(),
+        user_record("ci-password-never-used", &["team"]),
+    );
+    let spin = start(variables(), kv);
+    let scratch = Scratch::new("docker-e2e");
+    let bundle = scratch.file("signing-cert.pem", DEV_CERT.as_bytes());
+    let realm = spin.url("/token");
+    let registry = Registry::start(
+        &scratch.dir("registry"),
+        &TokenAuth {
+            realm: &realm,
+            service: SERVICE,
+            issuer: ISSUER,
+            root_cert_bundle: &bundle,
+        },
+    );
+    let docker = Dockerd::start();
+    let world = World {
+        docker,
+        registry,
+        spin,
+        scratch,
+    };
+    let host = world.registry.host();
+
+    // docker login with a password keeps a refresh token, never the password.
+    world.login("alice", "alice-password");
+    let config: serde_json::Value = serde_json::from_str(&world.docker.config_json()).unwrap();
+    let entry = &config["auths"][&host];
+    let identity = entry["identitytoken"].as_str().unwrap_or_default();
+    assert!(
+        identity.starts_with("sgr_"),
+        "identitytoken stored: {config}"
+    );
+    let raw_config = world.docker.config_json();
+    let encoded = base64::engine::general_purpose::STANDARD.encode("alice:alice-password");
+    assert!(
+        !raw_config.contains("alice-password") && !raw_config.contains(&encoded),
+        "the password is not in the docker config: {raw_config}"
+    );
+
+    // push, rmi, pull: the same image id comes back.
+    let pushed_id = world.import("team/app:v1", "pushed by alice\n");
+    succeeds(world.docker(&["push", &world.reference("team/app:v1")]));
+    assert_eq!(world.tags("team/app"), json!(["v1"]));
+    succeeds(world.docker(&["rmi", &world.reference("team/app:v1")]));
+    succeeds(world.docker(&["pull", &world.reference("team/app:v1")]));
+    assert_eq!(world.image_id("team/app:v1"), pushed_id);
+
+    // A push the policy refuses (only maintainers publish public/**) fails
+    // with docker's denied message, and nothing lands.
+    world.import("public/hello:v1", "not alice's to publish\n");
+    let refused = fails(world.docker(&["push", &world.reference("public/hello:v1")]));
+    assert!(
+        refused.contains("denied: requested access to the resource is denied"),
+        "{refused}"
+    );
+    assert_eq!(world.tags("public/hello"), json!([]));
+
+    // A maintainer publishes it; after logout, an anonymous pull works.
+    world.login("mia", "mia-password");
+    let public_id = world.image_id("public/hello:v1");
+    succeeds(world.docker(&["push", &world.reference("public/hello:v1")]));
+    succeeds(world.docker(&["logout", &host]));
+    assert!(
+        !world.docker.config_json().contains("sgr_"),
+        "logout forgets the refresh token"
+    );
+    succeeds(world.docker(&["rmi", &world.reference("public/hello:v1")]));
+    succeeds(world.docker(&["pull", &world.reference("public/hello:v1")]));
+    assert_eq!(world.image_id("public/hello:v1"), public_id);
+
+    // A deploy token as the password pushes where its limits allow and is
+    // refused elsewhere (its owner `ci` owns ci/**, but the token is
+    // limited to team/**).
+    let deploy = create_token(
+        &world.spin,
+        json!({"kind": "deploy", "owner": "ci", "name": "docker-e2e",
+               "scopes": ["repository:team/**:pull,push"]}),
+    );
+    world.login("ci", &deploy);
+    world.import("team/app:v2", "pushed by a deploy token\n");
+    succeeds(world.docker(&["push", &world.reference("team/app:v2")]));
+    assert_eq!(world.tags("team/app"), json!(["v1", "v2"]));
+    world.import("ci/tool:v1", "outside the token's limits\n");
+    let refused = fails(world.docker(&["push", &world.reference("ci/tool:v1")]));
+    assert!(
+        refused.contains("denied: requested access to the resource is denied"),
+        "{refused}"
+    );
+    assert_eq!(
+        world.catalog(),
+        json!(["public/hello", "team/app"]),
+        "nothing landed in ci/tool"
+    );
+}

@@ -1,0 +1,137 @@
+//! A private `dockerd` (Debian's `docker.io`) for the docker CLI, started as
+//! SPEC.md's platform facts describe: vfs storage, no iptables, no bridge,
+//! its data and exec roots in a scratch directory, loopback registries
+//! trusted over plain HTTP. Stopped by PID; the network-namespace mount it
+//! leaves is removed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::process::{require_program, Process, Scratch};
+
+/// A running dockerd and a docker config directory of its own.
+pub struct Dockerd {
+    process: Process,
+    socket: PathBuf,
+    exec_root: PathBuf,
+    config: PathBuf,
+    scratch: Scratch,
+}
+
+impl Dockerd {
+    /// Starts dockerd and waits until `docker info` answers.
+    pub fn start() -> Dockerd {
+        let program = require_program("dockerd", "docker.io");
+        require_program("docker", "docker.io");
+        // Short paths: containerd's socket lives under the exec root.
+        let scratch = Scratch::new("dockerd");
+        let data_root = scratch.dir("data");
+        let exec_root = scratch.dir("exec");
+        let config = scratch.dir("config");
+        let socket = scratch.path().join("docker.sock");
+        let mut command = Command::new(program);
+        command
+            .args([
+                "--storage-driver=vfs",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--bridge=none",
+                "--insecure-registry",
+                "127.0.0.0/8",
+            ])
+            .arg("--data-root")
+            .arg(&data_root)
+            .arg("--exec-root")
+            .arg(&exec_root)
+            .arg("--pidfile")
+            .arg(scratch.path().join("docker.pid"))
+            .arg("--host")
+            .arg(format!("unix://{}", socket.display()));
+        let log = scratch.path().join("dockerd.log");
+        let process = Process::spawn("dockerd", command, &log);
+        let mut dockerd = Dockerd {
+            process,
+            socket,
+            exec_root,
+            config,
+            scratch,
+        };
+        let socket = dockerd.socket.clone();
+        let config = dockerd.config.clone();
+        let ready = dockerd.process.wait_until(Duration::from_secs(60), || {
+            socket.exists()
+                && docker_command(&socket, &config, &["info"])
+                    .output()
+                    .is_ok_and(|out| out.status.success())
+        });
+        if let Err(log) = ready {
+            panic!("dockerd did not start:\n{log}");
+        }
+        dockerd
+    }
+
+    /// Runs `docker ARGS` against this dockerd with this config directory,
+    /// feeding `stdin`.
+    pub fn docker(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut command = docker_command(&self.socket, &self.config, args);
+        command.stdin(Stdio::piped());
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot run docker: {error}"));
+        {
+            use std::io::Write as _;
+            let mut input = child.stdin.take().unwrap();
+            if let Some(text) = stdin {
+                input.write_all(text.as_bytes()).unwrap();
+            }
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    /// The docker CLI's `config.json` as it is now (empty object if none).
+    pub fn config_json(&self) -> String {
+        std::fs::read_to_string(self.config.join("config.json")).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// dockerd's own log.
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
+    /// The scratch directory (for image tarballs and the like).
+    pub fn scratch(&self) -> &Scratch {
+        &self.scratch
+    }
+}
+
+fn docker_command(socket: &Path, config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new("docker");
+    command
+        .args(args)
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .env("DOCKER_CONFIG", config)
+        // No credential helper from the machine's environment.
+        .env_remove("DOCKER_CERT_PATH")
+        .env_remove("DOCKER_TLS_VERIFY");
+    command
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        self.process.terminate(Duration::from_secs(15));
+        // dockerd mounts its netns directory and may leave it behind.
+        let netns = self.exec_root.join("netns");
+        let _ = Command::new("umount")
+            .arg(&netns)
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&netns)
+            .stderr(Stdio::null())
+            .status();
+    }
+}
