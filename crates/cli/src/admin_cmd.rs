@@ -77,8 +77,15 @@ pub enum TokenCommand {
         #[arg(long)]
         owner: Option<String>,
     },
-    /// Revoke an API token by id (at least 8 characters of it).
-    Revoke { id: String },
+    /// Revoke an API token by id (at least 8 characters of it), or with
+    /// --secret by the secret itself, read from standard input (prompted on
+    /// a terminal) and sent in the request body, never in a URL.
+    Revoke {
+        #[arg(required_unless_present = "secret")]
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        secret: bool,
+    },
 }
 
 /// `scopegate refresh ...`
@@ -89,11 +96,16 @@ pub enum RefreshCommand {
         #[arg(long)]
         account: Option<String>,
     },
-    /// Revoke one refresh token by id, or all of an account's with --account.
+    /// Revoke one refresh token by id, all of an account's with --account,
+    /// or one by its secret with --secret (an identity token from a docker
+    /// or podman auth file), read from standard input (prompted on a
+    /// terminal) and sent in the request body, never in a URL.
     Revoke {
         id: Option<String>,
-        #[arg(long, conflicts_with = "id")]
+        #[arg(long, conflicts_with_all = ["id", "secret"])]
         account: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        secret: bool,
     },
 }
 
@@ -158,6 +170,22 @@ impl<'a> Client<'a> {
             Err(error) => Err(error).with_context(|| format!("{method} {url}")),
         }
     }
+}
+
+/// Reads a token secret from standard input, hidden on a terminal, so it
+/// appears in no command line, shell history or URL.
+fn read_secret(prompt: &str) -> Result<String> {
+    let secret = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt)?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim().to_string()
+    };
+    if secret.is_empty() {
+        bail!("empty secret");
+    }
+    Ok(secret)
 }
 
 fn read_password(prompt: &str) -> Result<String> {
@@ -369,8 +397,15 @@ pub fn token(server: &ServerArgs, command: &TokenCommand) -> Result<()> {
                 print_tokens(v["tokens"].as_array().map_or(&[], Vec::as_slice))
             });
         }
-        TokenCommand::Revoke { id } => {
-            let answer = client.call("DELETE", &format!("tokens/{id}"), None)?;
+        TokenCommand::Revoke { id, secret } => {
+            let answer = match (id, secret) {
+                (_, true) => {
+                    let token = read_secret("API token secret: ")?;
+                    client.call("POST", "tokens/revoke", Some(json!({ "token": token })))?
+                }
+                (Some(id), false) => client.call("DELETE", &format!("tokens/{id}"), None)?,
+                (None, false) => bail!("give a token id or --secret"),
+            };
             output(server, &answer, |v| {
                 println!(
                     "revoked token {} and {} refresh tokens issued through it",
@@ -413,15 +448,29 @@ pub fn refresh(server: &ServerArgs, command: &RefreshCommand) -> Result<()> {
                 }
             });
         }
-        RefreshCommand::Revoke { id, account } => {
-            let answer = match (id, account) {
-                (Some(id), None) => client.call("DELETE", &format!("refresh-tokens/{id}"), None)?,
-                (None, Some(account)) => client.call(
+        RefreshCommand::Revoke {
+            id,
+            account,
+            secret,
+        } => {
+            let answer = match (id, account, secret) {
+                (None, None, true) => {
+                    let token = read_secret("Refresh token (identity token): ")?;
+                    client.call(
+                        "POST",
+                        "refresh-tokens/revoke",
+                        Some(json!({ "token": token })),
+                    )?
+                }
+                (Some(id), None, false) => {
+                    client.call("DELETE", &format!("refresh-tokens/{id}"), None)?
+                }
+                (None, Some(account), false) => client.call(
                     "POST",
                     "refresh-tokens/revoke",
                     Some(json!({"account": account})),
                 )?,
-                _ => bail!("give a refresh token id or --account"),
+                _ => bail!("give a refresh token id, --account or --secret"),
             };
             output(server, &answer, |v| {
                 println!("revoked {} refresh tokens", v["revoked"])
@@ -463,7 +512,43 @@ pub fn explain(server: &ServerArgs, args: &ExplainArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_ttl;
+    use super::{parse_ttl, RefreshCommand, TokenCommand};
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    enum Cli {
+        #[command(subcommand)]
+        Token(TokenCommand),
+        #[command(subcommand)]
+        Refresh(RefreshCommand),
+    }
+
+    /// Revoking by secret takes no secret on the command line: it is read
+    /// from standard input, so it reaches no URL, log or shell history.
+    #[test]
+    fn revoke_by_secret_takes_the_secret_from_stdin_only() {
+        let parse = |args: &[&str]| Cli::try_parse_from(["scopegate"].iter().chain(args));
+        assert!(matches!(
+            parse(&["token", "revoke", "--secret"]),
+            Ok(Cli::Token(TokenCommand::Revoke {
+                id: None,
+                secret: true
+            }))
+        ));
+        assert!(matches!(
+            parse(&["refresh", "revoke", "--secret"]),
+            Ok(Cli::Refresh(RefreshCommand::Revoke { secret: true, .. }))
+        ));
+        for args in [
+            &["token", "revoke", "--secret", "sgp_x"][..],
+            &["token", "revoke", "--secret=sgp_x"],
+            &["refresh", "revoke", "--secret", "sgr_x"],
+            &["refresh", "revoke", "--secret", "--account", "alice"],
+            &["token", "revoke"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
 
     #[test]
     fn ttl_units() {

@@ -1,0 +1,73 @@
+//! Password logins: a user record, the failure lock, and one argon2 check
+//! (or a recent verification remembered under a keyed MAC).
+
+use scopegate_policy::CredentialKind;
+
+use super::lockout::{is_locked, record_failure};
+use super::{is_valid_account, Authenticated, PasswordSettings, Via};
+use crate::records::{self, LockoutRecord, UserRecord};
+use crate::store::Store;
+use crate::{password, Error};
+
+/// Checks `username` and `password`. Every refusal spends the same argon2
+/// work ([`password::WORK`]) and is the same 401 to the client.
+///
+/// Writes only bookkeeping that grants nothing: the failure count, and a
+/// marker for a verified password; never the user record.
+pub(super) fn authenticate_password(
+    username: &str,
+    password: &str,
+    store: &dyn Store,
+    settings: &PasswordSettings,
+    now: u64,
+) -> Result<Authenticated, Error> {
+    if !is_valid_account(username) {
+        password::waste_equal_work(password);
+        return Err(Error::Unauthorized("unknown user"));
+    }
+    let lockout_key = records::lockout_key(username);
+    let failures: Option<LockoutRecord> = records::load(store, &lockout_key)?;
+    if is_locked(failures.as_ref(), now) {
+        password::waste_equal_work(password);
+        return Err(Error::Unauthorized(
+            "account locked after repeated failures",
+        ));
+    }
+    let user: Option<UserRecord> = records::load(store, &records::user_key(username))?;
+    let Some(user) = user else {
+        password::waste_equal_work(password);
+        return Err(Error::Unauthorized("unknown user"));
+    };
+    if user.disabled {
+        password::waste_equal_work(password);
+        return Err(Error::Unauthorized("account disabled"));
+    }
+    let marker = settings
+        .cache_key
+        .map(|key| password::cache_marker_key(&key, username, password, &user.password));
+    let is_remembered = match &marker {
+        Some(marker) => password::is_remembered(store, marker, now)?,
+        None => false,
+    };
+    if !is_remembered {
+        if !password::verify(password, &user.password)? {
+            record_failure(store, &lockout_key, failures, settings.lockout, now)?;
+            return Err(Error::Unauthorized("wrong password"));
+        }
+        if let Some(marker) = &marker {
+            password::remember(store, marker, now.saturating_add(settings.cache_seconds))?;
+        }
+    }
+    if failures.is_some() {
+        store.delete(&lockout_key)?;
+    }
+    Ok(Authenticated::new(
+        username.to_string(),
+        user.groups,
+        CredentialKind::Password,
+        None,
+        Via::Password {
+            epoch: user.password_epoch,
+        },
+    ))
+}
