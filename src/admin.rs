@@ -306,6 +306,9 @@ impl Admin<'_, '_> {
         revoked += self.delete_refresh_where(|record| record.account == name)?;
         store.delete(&records::refresh_index_key(name))?;
         store.delete(&records::lockout_key(name))?;
+        for key in store.keys(&records::failures_prefix(name))? {
+            store.delete(&key)?;
+        }
         self.audit(format!("delete user {name} and {revoked} tokens"));
         Ok(HttpResponse::json(
             200,
@@ -315,7 +318,11 @@ impl Admin<'_, '_> {
 
     fn unlock_user(&mut self, name: &str) -> Result<HttpResponse, Error> {
         self.user(name)?;
-        self.env.store.delete(&records::lockout_key(name))?;
+        let store = self.env.store;
+        store.delete(&records::lockout_key(name))?;
+        for key in store.keys(&records::failures_prefix(name))? {
+            store.delete(&key)?;
+        }
         self.audit(format!("unlock user {name}"));
         Ok(HttpResponse::json(200, &json!({ "unlocked": name })))
     }

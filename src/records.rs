@@ -7,7 +7,9 @@
 //! - `last-used/<sha256 hex>`: [`LastUsedRecord`] of an API token
 //! - `refresh/<sha256 hex of the secret>`: [`RefreshRecord`]
 //! - `refresh-of/<account>`: [`RefreshIndexRecord`], an account's refresh tokens
-//! - `lockout/<account>`: [`LockoutRecord`], present only after failures
+//! - `lockout/<account>`: [`LockoutRecord`], present only while locked
+//! - `failures/<account>/<window start>`: a counter of password failures
+//!   (`Store::increment`), present only after failures
 //! - `verified/<keyed MAC>`: [`VerifiedRecord`], a recently verified password
 //!
 //! Every record carries `"v": 1`. A record that does not parse, or carries a
@@ -15,7 +17,7 @@
 //! closed with a 503 and the key in the log, never a panic and never a grant.
 //!
 //! The authentication path never writes a user or token record: what it
-//! writes (`last-used/`, `lockout/`, `verified/`, `refresh/`, `refresh-of/`)
+//! writes (`last-used/`, `lockout/`, `failures/`, `verified/`, `refresh/`, `refresh-of/`)
 //! is bookkeeping that grants nothing by itself, so a write racing an admin
 //! deletion cannot bring a credential back.
 //!
@@ -60,9 +62,20 @@ pub fn refresh_index_key(account: &str) -> String {
     format!("refresh-of/{account}")
 }
 
-/// The store key of an account's password-failure record.
+/// The store key of an account's password lock ([`LockoutRecord`]).
 pub fn lockout_key(account: &str) -> String {
     format!("lockout/{account}")
+}
+
+/// The prefix of an account's password-failure counters.
+pub fn failures_prefix(account: &str) -> String {
+    format!("failures/{account}/")
+}
+
+/// The store key of an account's password-failure counter for the window
+/// that starts at `window_start` (a counter: see `Store::increment`).
+pub fn failures_key(account: &str, window_start: u64) -> String {
+    format!("{}{window_start}", failures_prefix(account))
 }
 
 /// A user who logs in with a password.

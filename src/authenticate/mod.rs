@@ -690,6 +690,9 @@ mod tests {
         fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
             self.inner.keys(prefix)
         }
+        fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+            self.inner.increment(key, delta)
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use scopegate_policy::CredentialKind;
 
-use super::lockout::{is_locked, record_failure};
+use super::lockout::{clear_failures, is_locked, record_failure};
 use super::{is_valid_account, Authenticated, PasswordSettings, Via};
 use crate::records::{self, LockoutRecord, UserRecord};
 use crate::store::Store;
@@ -12,8 +12,8 @@ use crate::{password, Error};
 /// Checks `username` and `password`. Every refusal spends the same argon2
 /// work ([`password::WORK`]) and is the same 401 to the client.
 ///
-/// Writes only bookkeeping that grants nothing: the failure count, and a
-/// marker for a verified password; never the user record.
+/// Writes only bookkeeping that grants nothing: the failure count (and the
+/// lock), and a marker for a verified password; never the user record.
 pub(super) fn authenticate_password(
     username: &str,
     password: &str,
@@ -26,8 +26,8 @@ pub(super) fn authenticate_password(
         return Err(Error::Unauthorized("unknown user"));
     }
     let lockout_key = records::lockout_key(username);
-    let failures: Option<LockoutRecord> = records::load(store, &lockout_key)?;
-    if is_locked(failures.as_ref(), now) {
+    let lock: Option<LockoutRecord> = records::load(store, &lockout_key)?;
+    if is_locked(lock.as_ref(), now) {
         password::waste_equal_work(password);
         return Err(Error::Unauthorized(
             "account locked after repeated failures",
@@ -51,14 +51,15 @@ pub(super) fn authenticate_password(
     };
     if !is_remembered {
         if !password::verify(password, &user.password)? {
-            record_failure(store, &lockout_key, failures, settings.lockout, now)?;
+            record_failure(store, username, settings.lockout, now)?;
             return Err(Error::Unauthorized("wrong password"));
         }
         if let Some(marker) = &marker {
             password::remember(store, marker, now.saturating_add(settings.cache_seconds))?;
         }
     }
-    if failures.is_some() {
+    clear_failures(store, username, settings.lockout, now)?;
+    if lock.is_some() {
         store.delete(&lockout_key)?;
     }
     Ok(Authenticated::new(
