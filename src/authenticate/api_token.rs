@@ -4,7 +4,8 @@
 
 use scopegate_policy::ScopeLimit;
 
-use super::{Authenticated, Via};
+use super::lockout::Lockout;
+use super::{refuse, Authenticated, Via};
 use crate::records::{self, LastUsedRecord, TokenRecord, UserRecord};
 use crate::store::Store;
 use crate::{secret, Error};
@@ -51,12 +52,14 @@ pub(super) fn live_token(store: &dyn Store, digest: &str, now: u64) -> Result<Li
     })
 }
 
-/// Checks an API token presented as a password. Its last use is written
+/// Checks an API token presented as a password; a token that is not live
+/// costs the same work as a wrong password. Its last use is written
 /// under its own key (at most once per [`LAST_USED_RESOLUTION`]), never
 /// into the token record: a revocation racing this write stays a revocation.
 pub(super) fn authenticate_api_token(
     secret: &str,
     store: &dyn Store,
+    lockout: Lockout,
     now: u64,
 ) -> Result<Authenticated, Error> {
     let digest = secret::digest_hex(secret);
@@ -64,7 +67,12 @@ pub(super) fn authenticate_api_token(
         record,
         groups,
         limits,
-    } = live_token(store, &digest, now)?;
+    } = match live_token(store, &digest, now) {
+        Ok(live) => live,
+        // No 401 comes back sooner than a wrong password's.
+        Err(Error::Unauthorized(reason)) => return Err(refuse(store, lockout, secret, reason)),
+        Err(error) => return Err(error),
+    };
     let last_used_key = records::last_used_key(&digest);
     let last_used: Option<LastUsedRecord> = records::load(store, &last_used_key)?;
     let last = last_used.map(|used| used.at).or(record.last_used);

@@ -67,6 +67,21 @@ pub(super) fn record_failure(
     Ok(())
 }
 
+/// The key of the one counter that refusals without an account to count
+/// against (unknown user, disabled or locked account, dead API token)
+/// increment, so that every refusal costs the same store write as a wrong
+/// password, and the store never grows with the names tried. No account
+/// name contains a `-` followed by nothing else under `failures/`.
+pub const DECOY_KEY: &str = "failures/-";
+
+/// Spends the store work of [`record_failure`] on [`DECOY_KEY`].
+pub(super) fn count_decoy(store: &dyn Store, lockout: Lockout) -> Result<(), Error> {
+    if lockout.threshold > 0 {
+        store.increment(DECOY_KEY, 1)?;
+    }
+    Ok(())
+}
+
 /// Forgets the failures of `account`'s current window after a right
 /// password. Reads the counter only to see whether there is one, so a
 /// login without failures writes nothing.

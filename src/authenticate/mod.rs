@@ -219,11 +219,24 @@ pub fn authenticate_secret(
         .iter()
         .find(|(prefix, _)| password.starts_with(prefix))
     {
-        Some(_) => api_token::authenticate_api_token(password, store, now),
+        Some(_) => api_token::authenticate_api_token(password, store, settings.lockout, now),
         None if password.starts_with(REFRESH_PREFIX) => {
             Err(Error::Unauthorized("refresh token offered as a password"))
         }
         None => password::authenticate_password(username, password, store, settings, now),
+    }
+}
+
+/// A refusal of a password or API token that spends what a wrong password
+/// spends, whatever the reason: one argon2 run and one counted failure (on
+/// [`lockout::DECOY_KEY`]). Unknown user, wrong password, disabled or locked
+/// account and dead token so take the same time. Returns the 401 for
+/// `reason`, or the store's error.
+fn refuse(store: &dyn Store, lockout: Lockout, secret: &str, reason: &'static str) -> Error {
+    crate::password::waste_equal_work(secret);
+    match lockout::count_decoy(store, lockout) {
+        Ok(()) => Error::Unauthorized(reason),
+        Err(error) => error,
     }
 }
 

@@ -4,13 +4,14 @@
 use scopegate_policy::CredentialKind;
 
 use super::lockout::{clear_failures, is_locked, record_failure};
-use super::{is_valid_account, Authenticated, PasswordSettings, Via};
+use super::{is_valid_account, refuse, Authenticated, PasswordSettings, Via};
 use crate::records::{self, LockoutRecord, UserRecord};
 use crate::store::Store;
 use crate::{password, Error};
 
-/// Checks `username` and `password`. Every refusal spends the same argon2
-/// work ([`password::WORK`]) and is the same 401 to the client.
+/// Checks `username` and `password`. Every refusal spends the same work
+/// (one argon2 run of [`password::WORK`] and one counted failure) and is
+/// the same 401 to the client.
 ///
 /// Writes only bookkeeping that grants nothing: the failure count (and the
 /// lock), and a marker for a verified password; never the user record.
@@ -21,26 +22,22 @@ pub(super) fn authenticate_password(
     settings: &PasswordSettings,
     now: u64,
 ) -> Result<Authenticated, Error> {
+    let lockout = settings.lockout;
     if !is_valid_account(username) {
-        password::waste_equal_work(password);
-        return Err(Error::Unauthorized("unknown user"));
+        return Err(refuse(store, lockout, password, "unknown user"));
     }
     let lockout_key = records::lockout_key(username);
     let lock: Option<LockoutRecord> = records::load(store, &lockout_key)?;
     if is_locked(lock.as_ref(), now) {
-        password::waste_equal_work(password);
-        return Err(Error::Unauthorized(
-            "account locked after repeated failures",
-        ));
+        let reason = "account locked after repeated failures";
+        return Err(refuse(store, lockout, password, reason));
     }
     let user: Option<UserRecord> = records::load(store, &records::user_key(username))?;
     let Some(user) = user else {
-        password::waste_equal_work(password);
-        return Err(Error::Unauthorized("unknown user"));
+        return Err(refuse(store, lockout, password, "unknown user"));
     };
     if user.disabled {
-        password::waste_equal_work(password);
-        return Err(Error::Unauthorized("account disabled"));
+        return Err(refuse(store, lockout, password, "account disabled"));
     }
     let marker = settings
         .cache_key
