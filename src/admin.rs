@@ -249,7 +249,9 @@ impl Admin<'_, '_> {
         };
         records::save(self.env.store, &key, &user)?;
         self.audit(format!("create user {} groups={:?}", new.name, user.groups));
-        Ok(HttpResponse::json(201, &self.user_json(&new.name, &user)?))
+        let mut answer = self.user_json(&new.name, &user)?;
+        add_group_warnings(&mut answer, &user.groups)?;
+        Ok(HttpResponse::json(201, &answer))
     }
 
     fn update_user(&mut self, name: &str) -> Result<HttpResponse, Error> {
@@ -280,7 +282,9 @@ impl Admin<'_, '_> {
         }
         records::save(self.env.store, &records::user_key(name), &user)?;
         self.audit(format!("update user {name}: {}", changes.join(", ")));
-        Ok(HttpResponse::json(200, &self.user_json(name, &user)?))
+        let mut answer = self.user_json(name, &user)?;
+        add_group_warnings(&mut answer, &user.groups)?;
+        Ok(HttpResponse::json(200, &answer))
     }
 
     /// Deletes the user, every API token they own and every refresh token
@@ -601,6 +605,7 @@ impl Admin<'_, '_> {
             &json!({
                 "granted": granted.scope_string(),
                 "access": granted.access,
+                "text": explanation.to_string(),
                 "explanation": explanation,
             }),
         ))
@@ -650,6 +655,27 @@ fn password_hash(password: Option<&str>, phc: Option<&str>) -> Result<Option<Str
 /// [`UserRecord::password_epoch`]: 128 bits, hex.
 fn new_stamp() -> Result<String, Error> {
     secret::random_hex(16)
+}
+
+/// Adds `"warnings"` to a user answer for groups the compiled policy does
+/// not define: accepted (a policy change may define them later), but likely
+/// a typo, and they grant nothing today.
+fn add_group_warnings(answer: &mut Value, groups: &[String]) -> Result<(), Error> {
+    let known = grant::policy()?.groups();
+    let warnings: Vec<String> = groups
+        .iter()
+        .filter(|group| !known.contains(group))
+        .map(|group| {
+            format!(
+                "group {group} is not defined by the policy, so it grants nothing; the policy defines: {}",
+                known.join(", ")
+            )
+        })
+        .collect();
+    if !warnings.is_empty() {
+        answer["warnings"] = json!(warnings);
+    }
+    Ok(())
 }
 
 fn validate_groups(groups: &[String]) -> Result<(), Error> {

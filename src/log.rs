@@ -25,8 +25,10 @@ pub struct RequestLog {
     pub auth_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub requested: Vec<String>,
+    /// The granted scopes, one per resource; absent when the request got
+    /// no token, empty when the token grants nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub granted: Option<String>,
+    pub granted: Option<Vec<String>>,
     pub outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -49,7 +51,10 @@ impl RequestLog {
             account: optional(&self.account),
             auth_type: self.auth_type,
             requested: self.requested.iter().map(|scope| text(scope)).collect(),
-            granted: optional(&self.granted),
+            granted: self
+                .granted
+                .as_ref()
+                .map(|scopes| scopes.iter().map(|scope| text(scope)).collect()),
             outcome: self.outcome,
             detail: optional(&self.detail),
             latency_us: self.latency_us,
@@ -160,7 +165,7 @@ mod tests {
             client_id: Some("sgj_3".into()),
             account: Some("sgr_4".into()),
             requested: vec!["sgp_5".into()],
-            granted: Some("sgp_6".into()),
+            granted: Some(vec!["sgp_6".into()]),
             detail: Some("bad sgp_7".into()),
             ..RequestLog::default()
         };

@@ -159,6 +159,13 @@ impl<'a> Client<'a> {
                 let text = response.into_string().context("reading the answer")?;
                 serde_json::from_str(&text).context("the server's answer is not JSON")
             }
+            Err(ureq::Error::Status(401, _)) if self.server.admin_secret.is_empty() => bail!(
+                "{method} {url}: 401: no admin secret given (--admin-secret or SCOPEGATE_ADMIN_SECRET)"
+            ),
+            Err(ureq::Error::Status(401, _)) => bail!(
+                "{method} {url}: 401: the server refused the admin secret (is it the one whose \
+                 SHA-256 is the server's admin_token_sha256?)"
+            ),
             Err(ureq::Error::Status(status, response)) => {
                 let text = response.into_string().unwrap_or_default();
                 let message = serde_json::from_str::<Value>(&text)
@@ -319,14 +326,39 @@ pub fn user(server: &ServerArgs, command: &UserCommand) -> Result<()> {
             client.call("POST", &format!("users/{name}/unlock"), None)?
         }
     };
+    for warning in answer["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", warning.as_str().unwrap_or_default());
+    }
     output(server, &answer, |v| {
         if v.get("name").is_some() {
             print_users(std::slice::from_ref(v));
+        } else if let Some(name) = v["deleted"].as_str() {
+            println!(
+                "deleted user {name} and {} API tokens",
+                v["revoked_tokens"].as_u64().unwrap_or(0)
+            );
+        } else if let Some(name) = v["unlocked"].as_str() {
+            println!("unlocked user {name}");
         } else {
-            println!("{v}");
+            print_fields(v);
         }
     });
     Ok(())
+}
+
+/// `key: value` lines for an answer with no table of its own.
+fn print_fields(value: &Value) {
+    match value.as_object() {
+        Some(fields) => {
+            for (key, value) in fields {
+                match value.as_str() {
+                    Some(text) => println!("{key}: {text}"),
+                    None => println!("{key}: {value}"),
+                }
+            }
+        }
+        None => println!("{value}"),
+    }
 }
 
 fn print_tokens(tokens: &[Value]) {
@@ -502,10 +534,7 @@ pub fn explain(server: &ServerArgs, args: &ExplainArgs) -> Result<()> {
                 .filter(|g| !g.is_empty())
                 .unwrap_or("(nothing)")
         );
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&v["explanation"]).unwrap_or_default()
-        );
+        print!("{}", v["text"].as_str().unwrap_or_default());
     });
     Ok(())
 }
