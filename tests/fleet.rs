@@ -31,13 +31,7 @@ fn two_instances_on_one_redis_see_each_others_writes() {
     let push = "repository:team/app:pull,push";
 
     // A user created through A logs in on B and gets what the policy gives.
-    let created = admin(
-        &a,
-        "POST",
-        "/admin/users",
-        Some(json!({"name": "dora", "password": "dora-password", "groups": ["team"]})),
-    );
-    assert_eq!(created.status, 201, "{}", created.text());
+    create_user(&a, "dora", "dora-password", &["team"]);
     let reply = get(&b, &token_path(&[push]), Some(("dora", "dora-password")));
     assert_eq!(reply.status, 200, "{}", reply.text());
     let (_, claims) = verify(&b, reply.json()["token"].as_str().unwrap());
@@ -128,13 +122,7 @@ fn lockout_counts_concurrent_failures_on_two_instances_exactly() {
     };
     let (a, b) = (start(), start());
     for user in ["nine", "ten"] {
-        let created = admin(
-            &a,
-            "POST",
-            "/admin/users",
-            Some(json!({"name": user, "password": "right-password", "groups": ["team"]})),
-        );
-        assert_eq!(created.status, 201, "{}", created.text());
+        create_user(&a, user, "right-password", &["team"]);
     }
 
     // Threshold minus one, all at once over both instances: still open.

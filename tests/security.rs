@@ -66,13 +66,7 @@ fn token_owners_must_be_users_and_not_shared_namespaces() {
 #[test]
 fn a_token_dies_with_its_owner_even_if_the_name_is_reused() {
     let host = start(variables(), seeded_users());
-    let created = admin(
-        &host,
-        "POST",
-        "/admin/users",
-        Some(json!({"name": "carol", "password": "carol-password", "groups": ["team"]})),
-    );
-    assert_eq!(created.status, 201, "{}", created.text());
+    create_user(&host, "carol", "carol-password", &["team"]);
     let secret = create_token(
         &host,
         json!({"kind": "personal", "owner": "carol", "name": "laptop"}),
