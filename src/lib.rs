@@ -5,8 +5,8 @@
 //! [`request`] (parse) -> [`authenticate`] -> [`grant`] (policy) -> [`sign`]
 //! -> [`respond`], run in order by [`handle`]. The core is plain Rust with
 //! the store ([`store::Store`]), the variables ([`config::Variables`]) and
-//! the clock passed in, so it compiles and is tested natively; `spin_entry`
-//! is the thin adapter that the wasm32 build exports as a Spin component.
+//! the clock passed in, so it compiles and is tested natively; `entry/` holds
+//! the thin adapter that the wasm32 build exports as a Spin component.
 
 #![deny(unsafe_code)]
 
@@ -31,6 +31,7 @@ pub mod store;
 // which contains `unsafe`; no hand-written unsafe code exists anywhere.
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)]
-mod spin_entry;
+#[path = "entry/spin_p2.rs"]
+mod spin_p2;
 
 pub use error::Error;
