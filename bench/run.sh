@@ -4,12 +4,14 @@
 #
 #   bench/run.sh [SECONDS]     SECONDS per wrk run (default 8)
 #
-# Builds the component and the floor component (bench/floor), then for each
+# Builds the component (spin.toml's WASI 0.2 build and spin-p3.toml's WASI 0.3
+# build) and the floor component (bench/floor), then for each
 # scenario starts a fresh `spin up` (fresh state directory, so a fresh SQLite
 # store, seeded with --key-value) on a free 127.0.0.1 port and drives it with
 # wrk: 1 connection (latency) and 8 connections (throughput), each over
 # kept-alive connections and with `Connection: close`. The API-token scenario
-# also runs against a Redis store (redis-server on a free port). Then the
+# also runs against a Redis store (redis-server on a free port), and the
+# API-token and JWKS scenarios also with the WASI 0.3 build. Then the
 # signing floor inside wasm, the native policy benches (criterion) and the
 # component's size. One run, about 12 minutes with the defaults on 2 cores.
 #
@@ -72,13 +74,20 @@ echo "$TARGET_DIR" >"$RESULTS/target-dir"
 
 # Separate cargo commands, so the floor's dependencies do not change the
 # features the component is built with.
-log "building the component and the floor component"
+log "building the component (WASI 0.2 and 0.3 builds) and the floor component"
 cargo build --quiet --target wasm32-wasip2 --release -p scopegate
+cargo build --quiet --target wasm32-wasip2 --release -p scopegate --target-dir "$TARGET_DIR/p3" \
+    --no-default-features --features spin-p3
 cargo build --quiet --target wasm32-wasip2 --release -p scopegate-bench-floor
 WASM="$TARGET_DIR/wasm32-wasip2/release/scopegate.wasm"
+WASM_P3="$TARGET_DIR/p3/wasm32-wasip2/release/scopegate.wasm"
 FLOOR_WASM="$TARGET_DIR/wasm32-wasip2/release/scopegate_bench_floor.wasm"
-printf '{"scopegate": %d, "floor": %d}\n' "$(stat -c %s "$WASM")" "$(stat -c %s "$FLOOR_WASM")" \
-    >"$RESULTS/sizes.json"
+printf '{"scopegate": %d, "scopegate_p3": %d, "floor": %d}\n' "$(stat -c %s "$WASM")" \
+    "$(stat -c %s "$WASM_P3")" "$(stat -c %s "$FLOOR_WASM")" >"$RESULTS/sizes.json"
+
+# The repository's manifests, pointed at the components just built.
+sed "s|^source = .*|source = \"$WASM\"|" "$ROOT/spin.toml" >"$RESULTS/p2.toml"
+sed "s|^source = .*|source = \"$WASM_P3\"|" "$ROOT/spin-p3.toml" >"$RESULTS/p3.toml"
 
 # The floor's manifest: one component on every path, nothing to configure.
 cat >"$RESULTS/floor.toml" <<EOF
@@ -196,7 +205,8 @@ PULL_TEAM='/token?service=registry.local&scope=repository:team/app:pull'
 TWO_SCOPES='/token?service=registry.local&scope=repository:team/app:pull,push&scope=repository:public/base:pull'
 SEEDS="$RESULTS/seed-base.args"
 USERS="$RESULTS/seed-users.args"
-SG="$ROOT/spin.toml"
+SG="$RESULTS/p2.toml"
+SG_P3="$RESULTS/p3.toml"
 
 # ---- floor ------------------------------------------------------------------
 
@@ -221,6 +231,11 @@ scenario password-argon2 "$SG" "$USERS" /healthz GET "$PULL_TEAM" "$PASSWORD_AUT
     "$RESULTS/users.auth"
 MODES="ka1 ka8" scenario jwks "$SG" "$SEEDS" /healthz GET /.well-known/jwks.json
 
+# ---- the WASI 0.3 build (spin-p3.toml), SQLite store --------------------------
+
+MODES="ka1 ka8" scenario api-token-p3 "$SG_P3" "$SEEDS" /healthz GET "$TWO_SCOPES" "$API_AUTH"
+MODES="ka1 ka8" scenario jwks-p3 "$SG_P3" "$SEEDS" /healthz GET /.well-known/jwks.json
+
 # ---- scopegate, Redis store -------------------------------------------------
 
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
@@ -228,6 +243,7 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
 REDIS_PID=$!
 until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.1; done
 STORE=redis MODES="ka1 ka8" scenario api-token-redis "$SG" "$SEEDS" /healthz GET "$TWO_SCOPES" "$API_AUTH"
+STORE=redis MODES="ka1 ka8" scenario api-token-p3-redis "$SG_P3" "$SEEDS" /healthz GET "$TWO_SCOPES" "$API_AUTH"
 
 # ---- native policy benches --------------------------------------------------
 
