@@ -272,12 +272,14 @@ def render(directory, out_path):
         add(f"| API-token p50, 1 kept-alive connection <= {TARGET_API_P50_US} µs | {fmt_us(api['p50'])} | {met(api['p50'] <= TARGET_API_P50_US)} |")
     if api8:
         add(f"| API-token >= {TARGET_API_RPS:,} tokens/s at 8 kept-alive connections | {api8['rps']:,.0f} | {met(api8['rps'] >= TARGET_API_RPS)} |")
-    slow = [(name, f["p50"]) for (name, mode), f in results.items()
-            if f and mode == "ka1" and name not in ("password-argon2", "empty-p2")
-            and "redis" not in name]
-    if slow:
-        worst = max(slow, key=lambda item: item[1])
-        add(f"| every route p50 <= 2 ms at 1 kept-alive connection, SQLite (argon2 aside) | worst {worst[0]}: {fmt_us(worst[1])} | {met(worst[1] <= TARGET_ROUTE_P50_US)} |")
+    for build, label in (("p2", "WASI 0.2"), ("p3", "WASI 0.3")):
+        slow = [(name, f["p50"]) for (name, mode), f in results.items()
+                if f and mode == "ka1" and "redis" not in name
+                and name not in ("password-argon2", "empty-p2")
+                and (name.endswith("-p3") == (build == "p3"))]
+        if slow:
+            worst = max(slow, key=lambda item: item[1])
+            add(f"| {label}: every route p50 <= 2 ms at 1 kept-alive connection, SQLite (argon2 aside) | worst {worst[0]}: {fmt_us(worst[1])} | {met(worst[1] <= TARGET_ROUTE_P50_US)} |")
     for key, label in (("scopegate", "WASI 0.2"), ("scopegate_p3", "WASI 0.3")):
         size = sizes.get(key)
         add(f"| {label} component under 1.5 MiB | {fmt_bytes(size)} | {met(size is not None and size < TARGET_SIZE)} |")
@@ -292,8 +294,10 @@ def render(directory, out_path):
     if not policy:
         add("| (no criterion results found) | – |")
     add("")
-    add("`from_compiled` is what a fresh WASI 0.2 instance pays to decode the policy compiled")
-    add(f"into the component; target: at most {fmt_ns(TARGET_POLICY_ADDED_NS)} for 10,000 rules.")
+    add("`cold_evaluate` is what a fresh WASI 0.2 instance pays for the policy on a request: read")
+    add("the compiled form in place, decode the rules the two requested names can match, evaluate")
+    add(f"(target: at most {fmt_ns(TARGET_POLICY_ADDED_NS)} for 10,000 rules). `from_compiled` decodes the")
+    add("whole policy (the CLI and build.rs do); the component no longer does.")
     add("")
     with open(out_path, "w") as out:
         out.write("\n".join(lines))
