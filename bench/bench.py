@@ -2,7 +2,6 @@
 """Helpers for bench/run.sh: seed the store, read results, write BENCHMARKS.md.
 
     bench.py seed DIR USERS      write the store seeds and credentials into DIR
-    bench.py guest-latency LOG   median and p99 of the component's latency_us
     bench.py render DIR OUT      write the report from the results in DIR
 
 Everything here is the standard library only.
@@ -28,9 +27,11 @@ SERVICE = "registry.local"
 FAR_FUTURE = 4102444800  # 2100-01-01
 
 MIB = 1024 * 1024
-TARGET_RATIO = 1.5
-TARGET_RPS = 1500
-TARGET_POLICY_NS = 20_000
+# Issue 16's targets (unmodified Spin 4.0.2, keep-alive, SQLite store).
+TARGET_API_P50_US = 500
+TARGET_API_RPS = 5000
+TARGET_ROUTE_P50_US = 2000
+TARGET_POLICY_ADDED_NS = 50_000
 TARGET_SIZE = int(1.5 * MIB)
 
 
@@ -48,7 +49,7 @@ def record(**fields):
 
 
 def write_args(path, pairs):
-    """`--key-value K=V` pairs for scopegate-host, NUL-separated for mapfile."""
+    """`--key-value K=V` pairs for `spin up`, NUL-separated for mapfile."""
     with open(path, "w") as out:
         for key, value in pairs:
             out.write(f"--key-value\0{key}={value}\0")
@@ -88,31 +89,6 @@ def seed(directory, users):
         )
 
 
-def guest_latency(log_path):
-    """The component logs one JSON line per request with its own latency_us
-    (from reading the request to the response, instantiation excluded)."""
-    values = []
-    with open(log_path, errors="replace") as log:
-        for line in log:
-            line = line.strip()
-            if not line.startswith("{"):
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry.get("latency_us"), int):
-                values.append(entry["latency_us"])
-    values.sort()
-    if not values:
-        return {"count": 0}
-    return {
-        "count": len(values),
-        "p50": values[len(values) // 2],
-        "p99": values[min(len(values) - 1, int(len(values) * 0.99))],
-    }
-
-
 # ---- reading results -------------------------------------------------------
 
 
@@ -134,35 +110,6 @@ def read_wrk(path):
     except (OSError, ValueError):
         pass
     return None
-
-
-def read_cpu(path):
-    """CPU accounting around one wrk run (see run_wrk in run.sh): the host's CPU
-    seconds, and the share of the machine used by processes other than the
-    host and wrk (other work disturbing the run)."""
-    try:
-        fields = open(path).read().split()
-        busy0, total0, host0, busy1, total1, host1 = map(int, fields[:6])
-        wrk_user, wrk_sys = float(fields[6]), float(fields[7])
-        tick = int(fields[8])
-    except (OSError, ValueError, IndexError):
-        return None
-    total = total1 - total0
-    other = (busy1 - busy0) - (host1 - host0) - (wrk_user + wrk_sys) * tick
-    return {
-        "host_seconds": (host1 - host0) / tick,
-        "other_share": max(0.0, other / total) if total > 0 else None,
-    }
-
-
-def read_probe(path):
-    """Mean of the probes' warm signature times around one run, in µs."""
-    try:
-        with open(path) as f:
-            runs = [json.loads(line) for line in f if line.strip()]
-    except (OSError, ValueError):
-        return None
-    return statistics.mean(run["warm_ns"] for run in runs) / 1000 if runs else None
 
 
 def rps(result):
@@ -203,167 +150,6 @@ def met(ok):
     return "**met**" if ok else "**not met**"
 
 
-def rounds_of(directory, run):
-    """Round numbers for which `run` (e.g. `api-token.c1`) has a wrk result."""
-    found = glob.glob(os.path.join(directory, f"{glob.escape(run)}.r*.wrk"))
-    return sorted(int(path.rsplit(".r", 1)[1][:-4]) for path in found)
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def spread(values, fmt):
-    """`median (min–max)` over the rounds, or the only value."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return fmt(values[0])
-    return f"{fmt(statistics.median(values))} ({fmt(min(values))}–{fmt(max(values))})"
-
-
-def collect(directory, name):
-    """One scenario's figures over all rounds: medians, and the spread of the
-    headline ones (p50 at 1 connection, requests/s at 8)."""
-    path = lambda run, ext: os.path.join(directory, f"{run}.{ext}")  # noqa: E731
-    out = {"rounds": 0, "errors": 0, "reused": 0, "sets": 0, "served": 0,
-           "other": [], "peak": None, "typical": None}
-    try:
-        expect = open(path(name, "expect")).read().strip()
-    except OSError:
-        expect = "200"
-    out["expect"] = expect
-    for mode in ("c1", "c8"):
-        results, host_ms, probes = [], [], []
-        for number in rounds_of(directory, f"{name}.{mode}"):
-            run = f"{name}.{mode}.r{number}"
-            result = read_wrk(path(run, "wrk"))
-            if not result:
-                continue
-            results.append(result)
-            probes.append(read_probe(path(run, "probe")))
-            errs = errors(result)
-            if expect != "200":
-                errs -= result["errors"]["status"]  # wrk counts every status >= 400
-            out["errors"] += errs
-            out["reused"] += result.get("reused_credentials", 0)
-            cpu = read_cpu(path(run, "cpu"))
-            if cpu:
-                out["other"].append(cpu["other_share"])
-                if result["requests"]:
-                    host_ms.append(cpu["host_seconds"] * 1000 / result["requests"])
-            stats = read_json(path(run, "stats.json"))
-            if stats:
-                out["served"] += stats["requests"]
-                out["sets"] += stats["kv"]["sets"]
-                out["peak"] = max(out["peak"] or 0, stats["peak_linear_memory_bytes"])
-                if mode == "c1":
-                    # The last request of a 1-connection run: one like the others.
-                    out["typical"] = stats.get("last_linear_memory_bytes")
-        out["rounds"] = max(out["rounds"], len(results))
-        out[mode] = {
-            "p50s": [r["latency_us"]["p50"] for r in results],
-            "p50": median(r["latency_us"]["p50"] for r in results),
-            "p99": median(r["latency_us"]["p99"] for r in results),
-            "rpss": [rps(r) for r in results],
-            "rps": median(rps(r) for r in results),
-            "host_ms": median(host_ms),
-            "probes": probes,
-        }
-    return out
-
-
-def scenario_table(directory, scenarios):
-    rows = [
-        "| scenario | p50, 1 conn | p99, 1 conn | requests/s, 8 conn | p50, 8 conn "
-        "| p99, 8 conn | host CPU / request, 8 conn | signature probe, 1 conn runs "
-        "| other load, worst run | errors "
-        "| store writes / request | linear memory / request: typical, largest |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    figures = {}
-    for name, label in scenarios:
-        f = collect(directory, name)
-        figures[name] = f
-        one, eight = f["c1"], f["c8"]
-        note = f" ({f['reused']} credentials reused!)" if f["reused"] else ""
-        if f["expect"] != "200":
-            note += f" (status {f['expect']} expected, not counted as errors)"
-        other = [o for o in f["other"] if o is not None]
-        rows.append(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
-                label + note,
-                spread(one["p50s"], fmt_us),
-                fmt_us(one["p99"]),
-                spread(eight["rpss"], lambda v: f"{v:,.0f}"),
-                fmt_us(eight["p50"]),
-                fmt_us(eight["p99"]),
-                fmt_us(eight["host_ms"] * 1000) if eight["host_ms"] else "–",
-                spread(one["probes"], fmt_us),
-                f"{max(other) * 100:.0f} %" if other else "?",
-                f["errors"],
-                f"{f['sets'] / f['served']:.3f}" if f["served"] else "–",
-                (f"{f['typical'] / MIB:.2f} MiB, {f['peak'] / MIB:.2f} MiB"
-                 if f["peak"] and f["typical"] else "–"),
-            )
-        )
-    return rows, figures
-
-
-def guest_figures(directory, name):
-    """Median over the rounds of wrk's p50 and the component's own p50, and
-    of their difference in each round."""
-    walls, insides, outsides = [], [], []
-    for number in rounds_of(directory, f"{name}.guest"):
-        run = os.path.join(directory, f"{name}.guest.r{number}")
-        result = read_wrk(run + ".wrk")
-        inside = read_json(run + ".json", {}).get("p50")
-        if result and inside is not None:
-            walls.append(result["latency_us"]["p50"])
-            insides.append(inside)
-            outsides.append(result["latency_us"]["p50"] - inside)
-    return median(walls), median(insides), median(outsides)
-
-
-def floor_figures(directory):
-    """Medians over the repeated /sign and /sign-jwt-simple requests."""
-    out = {}
-    for name in ("sign", "sign-jwt-simple"):
-        runs = []
-        try:
-            with open(os.path.join(directory, f"floor-{name}.jsonl")) as f:
-                runs = [json.loads(line) for line in f if line.strip()]
-        except (OSError, ValueError):
-            pass
-        if runs:
-            out[name] = {
-                key: statistics.median(run[key] for run in runs)
-                for key in ("key_load_ns", "first_ns", "warm_ns")
-            }
-            # run.sh asks twice per round, in round order.
-            out[name]["by_round"] = {
-                number + 1: statistics.median(run["warm_ns"] for run in runs[2 * number:2 * number + 2])
-                for number in range(len(runs) // 2)
-            }
-            out[name]["n"] = runs[0]["n"]
-            out[name]["runs"] = len(runs)
-            out[name]["verified"] = all(run["verified"] for run in runs)
-    try:
-        with open(os.path.join(directory, "floor-scalar-mul.jsonl")) as f:
-            runs = [json.loads(line) for line in f if line.strip()]
-    except (OSError, ValueError):
-        runs = []
-    if runs:
-        out["scalar-mul"] = {
-            key: statistics.median(run[key] for run in runs)
-            for key in runs[0] if key.endswith("_ns")
-        }
-        out["scalar-mul"]["n"] = runs[0]["n"]
-    return out
-
-
 def criterion_figures(directory):
     """Medians of the criterion benchmarks run by this run (newer than its start)."""
     since = os.path.getmtime(os.path.join(directory, "started"))
@@ -380,218 +166,138 @@ def criterion_figures(directory):
     return dict(sorted(found.items()))
 
 
+
+MODES = [
+    ("ka1", "keep-alive, 1 conn"),
+    ("ka8", "keep-alive, 8 conns"),
+    ("close1", "`Connection: close`, 1 conn"),
+    ("close8", "`Connection: close`, 8 conns"),
+]
+
+SCENARIOS = [
+    ("empty-p2", "floor: empty WASI 0.2 component (bench/floor `/empty`)"),
+    ("anonymous", "anonymous public pull (`GET /token`, 1 scope)"),
+    ("api-token", "API-token login, 2 scopes (`GET /token`, Basic `sgd_…`)"),
+    ("refresh", "refresh token (`POST /token`, grant_type=refresh_token)"),
+    ("password-cached", "password login, repeated (verified-password marker hit)"),
+    ("password-argon2", "password login, first (full argon2id, m=19 MiB, t=2)"),
+    ("jwks", "`GET /.well-known/jwks.json`"),
+    ("api-token-redis", "API-token login, 2 scopes, **Redis store**"),
+    ("api-token-p3", "**WASI 0.3 build**: API-token login, 2 scopes"),
+    ("jwks-p3", "**WASI 0.3 build**: `GET /.well-known/jwks.json`"),
+    ("api-token-p3-redis", "**WASI 0.3 build**: API-token login, 2 scopes, **Redis store**"),
+]
+
+
+def figures(directory, name, mode):
+    result = read_wrk(os.path.join(directory, f"{name}.{mode}.wrk"))
+    if not result:
+        return None
+    latency = result["latency_us"]
+    return {"p50": latency["p50"], "p99": latency["p99"], "rps": rps(result),
+            "errors": errors(result), "reused": result.get("reused_credentials", 0)}
+
+
+def floor_sign(directory, name):
+    """Median warm signature time inside wasm over the floor's runs, in ns."""
+    try:
+        with open(os.path.join(directory, name)) as f:
+            runs = [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return None
+    return statistics.median(run["warm_ns"] for run in runs) if runs else None
+
+
 def render(directory, out_path):
     machine = read_json(os.path.join(directory, "machine.json"), {})
     sizes = read_json(os.path.join(directory, "sizes.json"), {})
-
-    scenarios = [
-        ("anonymous", "anonymous public pull (`GET /token`, 1 scope)"),
-        ("api-token", "API-token login, 2 scopes (`GET /token`, Basic `sgd_…`)"),
-        ("refresh", "refresh token (`POST /token`, grant_type=refresh_token)"),
-        ("password-cached", "password login, repeated (verified-password marker)"),
-        ("password-argon2", "password login, full argon2 (a new user each request)"),
-    ]
-    breakdown = [
-        ("nowhere", "`GET /nowhere` (404: config read, no key, no crypto)"),
-        ("jwks", "`GET /.well-known/jwks.json` (key parse, no signature)"),
-        ("healthz", "`GET /healthz` (key parse + pair check: one scalar multiplication)"),
-        ("anonymous", "`GET /token` anonymous (one signature)"),
-        ("api-token", "`GET /token` API token, 2 scopes"),
-        ("refresh", "`POST /token` refresh token"),
-        ("password-cached", "`GET /token` password, repeated"),
-    ]
-    floor_scenarios = [("empty", "floor component `GET /empty` (instantiation floor)")]
-
-    token_rows, token = scenario_table(directory, scenarios)
-    route_rows, routes = scenario_table(directory, breakdown[:3])
-    floor_rows, floor_wrk = scenario_table(directory, floor_scenarios)
-    signs = floor_figures(directory)
-    policy = criterion_figures(directory)
-
-    empty_p50 = floor_wrk["empty"]["c1"]["p50"]
-    ours = signs.get("sign", {})
-    warm_us = ours["warm_ns"] / 1000 if ours else None
-    floor_us = empty_p50 + warm_us if empty_p50 is not None and warm_us else None
-    api = token["api-token"]
-    api_p50 = api["c1"]["p50"]
-    api_rps = api["c8"]["rps"]
-    ratio = api_p50 / floor_us if api_p50 and floor_us else None
-    # The ratio of each round on its own (its API-token p50, its empty p50,
-    # its floor signatures), to show how far one round can be from another.
-    round_ratios = []
-    for number in rounds_of(directory, "api-token.c1"):
-        api_run = read_wrk(os.path.join(directory, f"api-token.c1.r{number}.wrk"))
-        empty_run = read_wrk(os.path.join(directory, f"empty.c1.r{number}.wrk"))
-        sign_ns = ours.get("by_round", {}).get(number) if ours else None
-        if api_run and empty_run and sign_ns:
-            round_ratios.append(api_run["latency_us"]["p50"]
-                                / (empty_run["latency_us"]["p50"] + sign_ns / 1000))
-    worst_other = max((o for f in list(token.values()) + list(routes.values())
-                       + list(floor_wrk.values()) for o in f["other"] if o is not None),
-                      default=None)
-    size = sizes.get("scopegate")
-    policy_10k = policy.get("evaluate/rules/10000")
-    argon2_p50 = token["password-argon2"]["c1"]["p50"]
-    cached_p50 = token["password-cached"]["c1"]["p50"]
-    nproc = machine.get("nproc") or 1
-
     lines = []
     add = lines.append
     add("# Benchmarks")
     add("")
-    add(f"Written by `bench/run.sh {machine.get('duration', '?')}` on {machine.get('date', '?')}; "
-        "run it again to refresh (do not edit by hand). Loads target 127.0.0.1 only.")
+    add("Written by `bench/run.sh` from one run under real Spin (`spin up`, one fresh Spin")
+    add("and store per row and mode), driven by wrk on 127.0.0.1. Do not edit by hand.")
     add("")
-    add("## Machine")
+    add(f"- Date: {machine.get('date', '?')}; {machine.get('spin', '?')}; rustc {machine.get('rustc', '?')}")
+    add(f"- Machine: {machine.get('cpu', '?')}, {machine.get('nproc', '?')} CPUs, Linux {machine.get('kernel', '?')};"
+        f" load average {machine.get('load_start', '?')} at the start, {machine.get('load_end', '?')} at the end")
+    add(f"- {machine.get('duration', '?')} s per wrk run; 1 connection is `wrk -t1 -c1`, 8 is `wrk -t2 -c8`.")
+    add("  wrk, Spin and any other work share the same CPUs: compare rows within one run.")
+    add("- Store: Spin's default SQLite store unless the row says Redis; variables from a static")
+    add("  provider (the development configuration in `dev/`).")
     add("")
-    add(f"- CPU: {machine.get('cpu', '?')}, {machine.get('nproc', '?')} logical CPUs")
-    add(f"- Memory: {machine.get('memory', '?')}")
-    add(f"- Kernel: {machine.get('kernel', '?')}; rustc {machine.get('rustc', '?')}")
-    add(f"- Load average (1, 5, 15 min) as measuring began: {machine.get('load_start', '?')}; at the end: "
-        f"{machine.get('load_end', '?')}. Other work on the machine (builds, tests) takes CPU "
-        "from the host and wrk and disturbs every figure below, throughput most.")
-    if worst_other is not None and worst_other > 0.10:
-        add(f"- **Disturbed: other processes used up to {worst_other * 100:.0f} % of the "
-            "machine during some runs (column \"other load\"); those figures are too slow.**")
-    add("- Host: `scopegate-host` (tests/host: wasmtime 48, pooling allocator, one fresh "
-        "instance per request as Spin does), built with the `bench-host` profile. wrk runs on "
-        "the same cores as the host.")
-    add(f"- Each scenario: a fresh host; wrk for {machine.get('duration', '?')} s with 1 "
-        "connection (`-t1 -c1`, latency) and again, on another fresh host, with 8 connections "
-        "(`-t2 -c8`, throughput). Latencies are wrk's, per request, over keep-alive "
-        f"connections. The whole list ran {machine.get('rounds', '?')} times, one round after "
-        "the other; each figure is the median over the rounds, with the lowest and highest "
-        "in parentheses for the headline ones. This machine's CPUs slow down for seconds at "
-        "a time without other load showing (a shared host), so single runs differ by up to "
-        "1.5x.")
+    add("## Requests under Spin")
     add("")
-    add("## Token requests through the host")
+    header = "| scenario | " + " | ".join(
+        f"{label} p50 / p99 / req/s" for _, label in MODES) + " |"
+    add(header)
+    add("| --- |" + " ---: |" * len(MODES))
+    results = {}
+    for name, label in SCENARIOS:
+        cells = []
+        for mode, _ in MODES:
+            f = figures(directory, name, mode)
+            results[(name, mode)] = f
+            if not f:
+                cells.append("–")
+                continue
+            cell = f"{fmt_us(f['p50'])} / {fmt_us(f['p99'])} / {f['rps']:,.0f}"
+            if f["errors"]:
+                cell += f" ({f['errors']} errors)"
+            cells.append(cell)
+        add(f"| {label} | " + " | ".join(cells) + " |")
     add("")
-    lines.extend(token_rows)
+    reused = (results.get(("password-argon2", "ka8")) or {}).get("reused", 0)
+    add("Rows without a mark are the WASI 0.2 build (`spin.toml`, spin-sdk 5.2, a fresh")
+    add("instance per request); **WASI 0.3 build** rows run `spin-p3.toml` (spin-sdk 6.0,")
+    add("instances reused for up to 128 requests).")
     add("")
-    add("Signature probe: the floor's warm ES256 signature (`/sign?n=20` on a floor host "
-        "that is otherwise idle) just before, every second during, and just after each run, "
-        "averaged; it shows how fast the CPU was during the run (on an undisturbed machine it "
-        "would not change). The probes take about 2 % of one core.")
+    add("Full argon2: every request is a distinct seeded user's first login; "
+        f"{reused} requests at 8 kept-alive connections reused a user (marker hit).")
     add("")
-    add("Host CPU per request is the host process's CPU time (guest code, wasmtime, HTTP) "
-        "over the 8-connection run divided by its requests; two cores divided by it bound the "
-        "throughput. Other load is the share of the machine's CPU time used by processes "
-        "other than the host and wrk during each run (including time the hypervisor gave "
-        "elsewhere): anything above a few percent disturbed the run.")
+    add("## Floor: one ES256 signature inside wasm")
     add("")
-    add("Store writes per request come from the host's key-value counters (the API-token "
-        "scenario writes `last_used` at most once per resolution; the full-argon2 scenario "
-        "writes one verified-password marker per login). Linear memory per request comes from "
-        "a resource limiter on each request's store: \"typical\" is the last request of the "
-        "1-connection run, \"largest\" the most any request of the scenario held, including "
-        "the check request run before wrk (for the repeated password login, that is the first "
-        "login, which pays argon2).")
-    add("")
-    add("## Floor")
-    add("")
-    lines.extend(floor_rows)
-    add("")
-    add("| floor figure | value |")
+    add("| what | warm, per signature |")
     add("| --- | ---: |")
-    add(f"| instantiation floor: `GET /empty` p50, 1 connection | {fmt_us(empty_p50)} |")
-    if ours:
-        add(f"| one ES256 signature in wasm, warm: p256 0.13 RFC 6979, scopegate's primitive "
-            f"(mean of {ours['n'] - 1}, median of {ours['runs']} instances) | "
-            f"{fmt_ns(ours['warm_ns'])} |")
-        add(f"| … its first signature in a fresh instance | {fmt_ns(ours['first_ns'])} |")
-        add(f"| … PKCS#8 key load (no curve arithmetic) | {fmt_ns(ours['key_load_ns'])} |")
-    jwt = signs.get("sign-jwt-simple")
-    if jwt:
-        add(f"| jwt-simple 0.15 `ES256KeyPair::sign`, warm (p256 0.14 with base-point tables; "
-            f"mean of {jwt['n'] - 1}) | {fmt_ns(jwt['warm_ns'])} |")
-        add(f"| … its first signature in a fresh instance (table already built by from_pem) | "
-            f"{fmt_ns(jwt['first_ns'])} |")
-        add(f"| … `ES256KeyPair::from_pem` (derives the public key: builds the table) | "
-            f"{fmt_ns(jwt['key_load_ns'])} |")
-        add(f"| … cold total for one token in a fresh instance (load + first) | "
-            f"{fmt_ns(jwt['key_load_ns'] + jwt['first_ns'])} |")
-    mul = signs.get("scalar-mul")
-    if mul:
-        add(f"| scalar multiplication k·G alone, p256 0.13 (scopegate's; no table; mean of "
-            f"{mul['n'] - 1}) | {fmt_ns(mul['p256_013_base_ns'])} |")
-        add(f"| … p256 0.14, variable base k·P (its 32-bit field arithmetic, no table) | "
-            f"{fmt_ns(mul['p256_014_variable_ns'])} |")
-        add(f"| … p256 0.14 k·G with its base-point table, warm | "
-            f"{fmt_ns(mul['p256_014_base_table_ns'])} |")
-        add(f"| … p256 0.14 first k·G in a fresh instance (builds the table) | "
-            f"{fmt_ns(mul['p256_014_first_with_table_build_ns'])} |")
-    add(f"| **floor = instantiation + one warm signature (ours)** | **{fmt_us(floor_us)}** |")
-    add(f"| **API-token token p50 / floor** (medians over the rounds) | **{ratio:.2f} x** |"
-        if ratio else "| API-token token p50 / floor | – |")
-    if round_ratios:
-        add(f"| … each round on its own | {', '.join(f'{r:.2f} x' for r in round_ratios)} |")
+    add(f"| scopegate's primitive (p256 0.13, RFC 6979, no table) | {fmt_ns(floor_sign(directory, 'floor-sign.jsonl'))} |")
+    add(f"| jwt-simple ES256 (p256 0.14, base-point table built in the instance) | {fmt_ns(floor_sign(directory, 'floor-sign-jwt-simple.jsonl'))} |")
     add("")
-    if ours and not ours["verified"] or jwt and not jwt["verified"]:
-        add("**Warning: a floor signature did not verify; the floor figures are suspect.**")
-        add("")
-    add("## Where the time goes")
+    add("## Targets (issue 16)")
     add("")
-    add("Routes of the scopegate component doing progressively more work, each in one more "
-        "1-connection run with the component's log kept: \"inside\" is the log's `latency_us` "
-        "(the component's own clock, from entering its handler to building the response), "
-        "\"through the host\" wrk's latency for the same requests; the difference is "
-        "instantiation, WASI and HTTP plumbing, and writing the log line. Medians over the "
-        "rounds.")
+    api = results.get(("api-token", "ka1")) or {}
+    api8 = results.get(("api-token", "ka8")) or {}
+    add("| target | measured | |")
+    add("| --- | ---: | --- |")
+    if api:
+        add(f"| API-token p50, 1 kept-alive connection <= {TARGET_API_P50_US} µs | {fmt_us(api['p50'])} | {met(api['p50'] <= TARGET_API_P50_US)} |")
+    if api8:
+        add(f"| API-token >= {TARGET_API_RPS:,} tokens/s at 8 kept-alive connections | {api8['rps']:,.0f} | {met(api8['rps'] >= TARGET_API_RPS)} |")
+    for build, label in (("p2", "WASI 0.2"), ("p3", "WASI 0.3")):
+        slow = [(name, f["p50"]) for (name, mode), f in results.items()
+                if f and mode == "ka1" and "redis" not in name
+                and name not in ("password-argon2", "empty-p2")
+                and (name.endswith("-p3") == (build == "p3"))]
+        if slow:
+            worst = max(slow, key=lambda item: item[1])
+            add(f"| {label}: every route p50 <= 2 ms at 1 kept-alive connection, SQLite (argon2 aside) | worst {worst[0]}: {fmt_us(worst[1])} | {met(worst[1] <= TARGET_ROUTE_P50_US)} |")
+    for key, label in (("scopegate", "WASI 0.2"), ("scopegate_p3", "WASI 0.3")):
+        size = sizes.get(key)
+        add(f"| {label} component under 1.5 MiB | {fmt_bytes(size)} | {met(size is not None and size < TARGET_SIZE)} |")
     add("")
-    add("| route | p50 through the host | p50 inside the component | outside (instantiation, host, HTTP) |")
-    add("| --- | ---: | ---: | ---: |")
-    for name, label in breakdown:
-        wall, inside, outside = guest_figures(directory, name)
-        add(f"| {label} | {fmt_us(wall)} | {fmt_us(inside)} | {fmt_us(outside)} |")
-    add(f"| floor component `GET /empty` (no log) | {fmt_us(empty_p50)} | – | – |")
+    policy = criterion_figures(directory)
+    add("## Policy (native, criterion, median)")
     add("")
-    add("Throughput and memory of these routes:")
-    add("")
-    lines.extend(route_rows)
-    add("")
-    add("## Policy evaluation and scope parsing (native, criterion)")
-    add("")
-    add("`cargo bench -p scopegate-policy` (crates/policy/benches/evaluate.rs; one request of "
-        "two scopes), median:")
-    add("")
-    add("| benchmark | median |")
+    add("| benchmark | time |")
     add("| --- | ---: |")
-    for full_id, ns in policy.items():
-        add(f"| `{full_id}` | {fmt_ns(ns)} |")
+    for key, ns in policy.items():
+        add(f"| `{key}` | {fmt_ns(ns)} |")
     if not policy:
         add("| (no criterion results found) | – |")
     add("")
-    add("## Component size")
-    add("")
-    add(f"- `scopegate.wasm` (release): {fmt_bytes(size)}; target 1.5 MiB "
-        f"({TARGET_SIZE:,} B).")
-    add(f"- floor component (`bench/floor`, with jwt-simple): {fmt_bytes(sizes.get('floor'))}.")
-    add("")
-    add("## Targets")
-    add("")
-    add("| target | figure | |")
-    add("| --- | --- | --- |")
-    if ratio:
-        add(f"| API-token token request median at most {TARGET_RATIO} x the floor | "
-            f"{ratio:.2f} x ({fmt_us(api_p50)} / {fmt_us(floor_us)}) | "
-            f"{met(ratio <= TARGET_RATIO)} |")
-    if api_rps:
-        host_ms = api["c8"]["host_ms"]
-        ceiling = (f"; host CPU {host_ms:.2f} ms per request, so at most "
-                   f"{nproc * 1000 / host_ms:,.0f} /s on {nproc} idle cores without wrk"
-                   if host_ms else "")
-        add(f"| at least {TARGET_RPS:,} API-token token requests/s through the host | "
-            f"{api_rps:,.0f} /s at 8 connections{ceiling} | {met(api_rps >= TARGET_RPS)} |")
-    if argon2_p50 and cached_p50:
-        add(f"| a repeated password login does not pay argon2 again | repeated "
-            f"{fmt_us(cached_p50)} vs first {fmt_us(argon2_p50)} (p50, 1 connection) | "
-            f"{met(cached_p50 * 5 < argon2_p50)} |")
-    if policy_10k is not None:
-        add(f"| policy evaluation, one request, 10,000 rules, under 20 µs natively | "
-            f"{fmt_ns(policy_10k)} | {met(policy_10k < TARGET_POLICY_NS)} |")
-    if size:
-        add(f"| component under 1.5 MiB | {size / MIB:.2f} MiB | {met(size < TARGET_SIZE)} |")
+    add("`cold_evaluate` is what a fresh WASI 0.2 instance pays for the policy on a request: read")
+    add("the compiled form in place, decode the rules the two requested names can match, evaluate")
+    add(f"(target: at most {fmt_ns(TARGET_POLICY_ADDED_NS)} for 10,000 rules). `from_compiled` decodes the")
+    add("whole policy (the CLI and build.rs do); the component no longer does.")
     add("")
     with open(out_path, "w") as out:
         out.write("\n".join(lines))
@@ -600,13 +306,13 @@ def render(directory, out_path):
 def main(argv):
     if len(argv) == 4 and argv[1] == "seed":
         seed(argv[2], int(argv[3]))
-    elif len(argv) == 3 and argv[1] == "guest-latency":
-        print(json.dumps(guest_latency(argv[2])))
     elif len(argv) == 4 and argv[1] == "render":
         render(argv[2], argv[3])
     else:
-        sys.exit(__doc__)
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    sys.exit(main(sys.argv))

@@ -8,6 +8,8 @@
 --                    k, k+T, k+2T, ...); when a thread runs out it reuses its
 --                    lines and `reused` in the summary says how often
 --   BENCH_THREADS    the -t value, needed with BENCH_AUTH_FILE
+--   BENCH_CLOSE      non-empty: send `Connection: close` (one connection per
+--                    request) instead of keeping connections alive
 -- At the end it prints one line "BENCH_RESULT {json}" with requests,
 -- duration, errors and latency percentiles in microseconds.
 
@@ -34,6 +36,7 @@ local path = env("BENCH_PATH") or "/"
 local body = env("BENCH_BODY")
 local fixed_auth = env("BENCH_AUTH")
 local auth_file = env("BENCH_AUTH_FILE")
+local close = env("BENCH_CLOSE")
 
 local headers = {}
 local auths = nil
@@ -41,6 +44,9 @@ local used = 0
 reused = 0
 
 function init(args)
+  if close then
+    headers["Connection"] = "close"
+  end
   if body then
     headers["Content-Type"] = "application/x-www-form-urlencoded"
   end

@@ -661,7 +661,9 @@ fn new_stamp() -> Result<String, Error> {
 /// not define: accepted (a policy change may define them later), but likely
 /// a typo, and they grant nothing today.
 fn add_group_warnings(answer: &mut Value, groups: &[String]) -> Result<(), Error> {
-    let known = grant::policy()?.groups();
+    let known = grant::policy()?
+        .groups()
+        .map_err(|error| Error::unavailable(format!("compiled policy: {error}")))?;
     let warnings: Vec<String> = groups
         .iter()
         .filter(|group| !known.contains(group))

@@ -1,6 +1,8 @@
-//! Routing for the floor component.
+//! Routing for the floor component. Like scopegate's WASI 0.2 entry, it
+//! writes and finishes each body before handing the response to Spin, so a
+//! kept-alive connection does not wait for the client's delayed ACK.
 
-use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use spin_sdk::http_component;
 
 use crate::floor;
@@ -9,14 +11,41 @@ use crate::floor;
 const MAX_SIGNATURES: u32 = 100_000;
 
 #[http_component]
-async fn entry(request: IncomingRequest) -> Response {
+async fn entry(request: IncomingRequest, outparam: ResponseOutparam) {
+    let (status, body) = route(&request);
+    let content_type = if status == 200 && !body.is_empty() {
+        "application/json"
+    } else {
+        "text/plain"
+    };
+    let headers = [("content-type".to_string(), content_type.as_bytes().to_vec())];
+    let Ok(headers) = Fields::from_list(&headers) else {
+        return;
+    };
+    let response = OutgoingResponse::new(headers);
+    let _ = response.set_status_code(status);
+    if let Ok(outgoing) = response.body() {
+        if let Ok(stream) = outgoing.write() {
+            // Every floor body is far below the first write permit (1 MiB).
+            if !body.is_empty() {
+                let _ = stream.write(body.as_bytes());
+            }
+            drop(stream);
+        }
+        let _ = OutgoingBody::finish(outgoing, None);
+    }
+    outparam.set(response);
+}
+
+/// The status and body for one request.
+fn route(request: &IncomingRequest) -> (u16, String) {
     let target = request.path_with_query().unwrap_or_default();
     let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
     match path {
-        "/empty" => Response::new(200, ()),
+        "/empty" => (200, String::new()),
         "/sign" | "/sign-jwt-simple" => {
             let Some(n) = count(query) else {
-                return Response::new(400, format!("n must be 2..={MAX_SIGNATURES}\n"));
+                return (400, format!("n must be 2..={MAX_SIGNATURES}\n"));
             };
             let result = if path == "/sign" {
                 floor::sign_p256(n)
@@ -24,24 +53,16 @@ async fn entry(request: IncomingRequest) -> Response {
                 floor::sign_jwt_simple(n)
             };
             match result {
-                Ok(timings) => Response::builder()
-                    .status(200)
-                    .header("content-type", "application/json")
-                    .body(timings.to_json())
-                    .build(),
-                Err(error) => Response::new(500, format!("{error}\n")),
+                Ok(timings) => (200, timings.to_json()),
+                Err(error) => (500, format!("{error}\n")),
             }
         }
         "/scalar-mul" => match count(query).map(floor::scalar_multiplications) {
-            Some(Ok(json)) => Response::builder()
-                .status(200)
-                .header("content-type", "application/json")
-                .body(json)
-                .build(),
-            Some(Err(error)) => Response::new(500, format!("{error}\n")),
-            None => Response::new(400, format!("n must be 2..={MAX_SIGNATURES}\n")),
+            Some(Ok(json)) => (200, json),
+            Some(Err(error)) => (500, format!("{error}\n")),
+            None => (400, format!("n must be 2..={MAX_SIGNATURES}\n")),
         },
-        _ => Response::new(404, ()),
+        _ => (404, String::new()),
     }
 }
 

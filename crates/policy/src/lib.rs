@@ -30,7 +30,7 @@ mod cases;
 #[cfg(feature = "load")]
 mod load;
 
-pub use compiled::DecodeError;
+pub use compiled::{CompiledPolicy, DecodeError};
 pub use explain::{
     ActionExplanation, CallerSummary, Explanation, MatchedRule, Outcome, ScopeExplanation,
 };

@@ -1,0 +1,240 @@
+//! The WASI 0.3 entry point (spin-sdk 6.0, `wasi:http/handler@0.3.0-rc-2026-03-15`,
+//! Spin 4.0): turns a Spin request into the core's types, calls
+//! [`crate::handle::handle`], and turns the answer into a Spin response.
+//!
+//! Spin 4.0 reuses an instance for up to 128 requests, concurrent ones
+//! included. Only immutable application state is kept per instance: the
+//! variables (read once, see [`InstanceVariables`]). Nothing read from the
+//! key-value store outlives its request.
+//!
+//! The store and the variables go through the synchronous Spin 2.0
+//! interfaces (`src/entry/wit/`), so the core's traits stay synchronous.
+
+use spin_sdk::http::{
+    HeaderMap, HeaderName, HeaderValue, Method as SpinMethod, Request, StatusCode,
+};
+use spin_sdk::http_service;
+use std::cell::{OnceCell, RefCell};
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use http_body_util::BodyExt as _;
+
+use crate::config::Variables;
+use crate::handle::{handle, Env};
+use crate::http::{body_limit, HttpRequest, HttpResponse, Method};
+use crate::store::{Store, StoreError};
+use crate::{respond, secret, Error};
+
+mod bindings {
+    spin_sdk::wit_bindgen::generate!({
+        runtime_path: "spin_sdk::wit_bindgen::rt",
+        world: "scopegate-p3-imports",
+        path: "src/entry/wit",
+        generate_all,
+    });
+}
+use bindings::fermyon::spin::{key_value, variables};
+use bindings::wasi::keyvalue::{atomics, store as wasi_store};
+
+type Reply = spin_sdk::http::Response<http_body_util::Full<bytes::Bytes>>;
+
+#[http_service]
+async fn entry(request: Request) -> Reply {
+    let started = Instant::now();
+    let request_id = secret::random_hex(8).unwrap_or_else(|_| "unknown".to_string());
+    let store = SpinStore::default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let env = Env {
+        store: &store,
+        variables: &InstanceVariables,
+        now,
+        request_id,
+    };
+    let (response, line) = match read(request).await {
+        Ok(request) => {
+            let mut handled = handle(&request, &env);
+            handled.log.latency_us = elapsed_us(started);
+            (handled.response, handled.log.to_line())
+        }
+        Err((error, method, path)) => {
+            let response = respond::error_response(
+                &error,
+                respond::Flow::Docker,
+                "scopegate",
+                &env.request_id,
+            );
+            let log = crate::log::RequestLog {
+                request_id: env.request_id.clone(),
+                method: method.as_str(),
+                path,
+                status: response.status,
+                outcome: error.outcome(),
+                detail: Some(error.detail()),
+                latency_us: elapsed_us(started),
+                ..Default::default()
+            };
+            (response, log.to_line())
+        }
+    };
+    println!("{line}");
+    into_spin(response)
+}
+
+fn elapsed_us(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Reads the request, stopping as soon as the body passes the route's
+/// limit (containers/image sends chunked bodies with no Content-Length).
+async fn read(request: Request) -> Result<HttpRequest, (Error, Method, String)> {
+    let method = match *request.method() {
+        SpinMethod::GET => Method::Get,
+        SpinMethod::HEAD => Method::Head,
+        SpinMethod::POST => Method::Post,
+        SpinMethod::PUT => Method::Put,
+        SpinMethod::PATCH => Method::Patch,
+        SpinMethod::DELETE => Method::Delete,
+        _ => Method::Other,
+    };
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or_default().to_string();
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_ascii_lowercase(),
+                value.as_bytes().to_vec(),
+            )
+        })
+        .collect();
+    let limit = body_limit(&path);
+    let mut body = Vec::new();
+    let mut incoming = request.into_body();
+    while let Some(frame) = incoming.frame().await {
+        let frame = frame.map_err(|_| {
+            (
+                Error::bad_request("request body could not be read"),
+                method,
+                path.clone(),
+            )
+        })?;
+        if let Some(chunk) = frame.data_ref() {
+            if body.len() + chunk.len() > limit {
+                return Err((Error::PayloadTooLarge, method, path));
+            }
+            body.extend_from_slice(chunk);
+        }
+    }
+    Ok(HttpRequest {
+        method,
+        path,
+        query,
+        headers,
+        body,
+    })
+}
+
+fn into_spin(response: HttpResponse) -> Reply {
+    let mut headers = HeaderMap::new();
+    for (name, value) in response.headers {
+        // The core only emits valid header names and values; one that is not
+        // would be dropped rather than fail the response.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    let mut reply = Reply::new(http_body_util::Full::new(bytes::Bytes::from(response.body)));
+    *reply.status_mut() =
+        StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *reply.headers_mut() = headers;
+    reply
+}
+
+/// Spin's default key-value store, opened on first use in a request.
+#[derive(Default)]
+struct SpinStore(OnceCell<key_value::Store>);
+
+impl SpinStore {
+    fn open(&self) -> Result<&key_value::Store, StoreError> {
+        if let Some(store) = self.0.get() {
+            return Ok(store);
+        }
+        let store = key_value::Store::open("default").map_err(spin_error)?;
+        Ok(self.0.get_or_init(|| store))
+    }
+}
+
+fn spin_error(error: key_value::Error) -> StoreError {
+    StoreError(format!("{error:?}"))
+}
+
+impl Store for SpinStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.open()?.get(key).map_err(spin_error)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.open()?.set(key, value).map_err(spin_error)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.open()?.delete(key).map_err(spin_error)
+    }
+
+    fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = self.open()?.get_keys().map_err(spin_error)?;
+        keys.retain(|key| key.starts_with(prefix));
+        Ok(keys)
+    }
+
+    /// `wasi:keyvalue/atomics` on the same default store: a transaction on
+    /// Spin's SQLite store, INCRBY on Redis.
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        let bucket = wasi_store::open("default").map_err(wasi_error)?;
+        atomics::increment(&bucket, key, delta).map_err(wasi_error)
+    }
+}
+
+fn wasi_error(error: wasi_store::Error) -> StoreError {
+    StoreError(format!("{error:?}"))
+}
+
+thread_local! {
+    /// The variables this instance has read. Spin resolves an application's
+    /// variables when it starts, so they cannot change during an instance's
+    /// life; reading each once also spares later requests the host's
+    /// variables provider (which, for environment variables, stalls a
+    /// kept-alive response by ~40 ms: SPEC.md, Platform facts).
+    static VARIABLES: RefCell<BTreeMap<String, Result<Option<String>, String>>> =
+        const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Spin variables as declared in the manifest, each read once per instance.
+struct InstanceVariables;
+
+impl Variables for InstanceVariables {
+    fn variable(&self, name: &str) -> Result<Option<String>, String> {
+        if let Some(known) = VARIABLES.with_borrow(|known| known.get(name).cloned()) {
+            return known;
+        }
+        let value = match variables::get(name) {
+            Ok(value) if value.is_empty() => Ok(None),
+            Ok(value) => Ok(Some(value)),
+            Err(variables::Error::Undefined(_)) => Ok(None),
+            Err(error) => Err(format!("{error:?}")),
+        };
+        // A failure (provider unreachable) is not remembered: the next
+        // request asks again.
+        if value.is_ok() {
+            VARIABLES.with_borrow_mut(|known| known.insert(name.to_string(), value.clone()));
+        }
+        value
+    }
+}

@@ -1,0 +1,95 @@
+//! The WASI 0.3 build (`spin-p3.toml`, spin-sdk 6.0) under real Spin 4.0.2,
+//! which reuses each instance for many requests: the same answers as the
+//! WASI 0.2 build, and nothing read from the store outlives its request, so
+//! a revocation, a password change or a lockout takes effect at once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+fn start_p3() -> Spin {
+    Spin::start(SpinOptions {
+        manifest: scopegate_harness::repository_root().join("spin-p3.toml"),
+        variables: variables(),
+        kv: seeded_users(),
+        ..SpinOptions::default()
+    })
+}
+
+#[test]
+fn the_wasi_p3_build_serves_tokens_and_forgets_the_store_between_requests() {
+    let host = start_p3();
+    let push = token_path(&["repository:team/app:pull,push"]);
+
+    // Anonymous, password and API token, each verified independently.
+    let reply = get(&host, &token_path(&["repository:public/hello:pull"]), None);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let (_, claims) = verify(&host, reply.json()["token"].as_str().unwrap());
+    assert_eq!(
+        access_of(&claims),
+        [entry("repository", "public/hello", &["pull"])]
+    );
+    let reply = get(&host, &push, Some(("alice", "alice-password")));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let (_, claims) = verify(&host, reply.json()["token"].as_str().unwrap());
+    assert_eq!(
+        access_of(&claims),
+        [entry("repository", "team/app", &["pull", "push"])]
+    );
+    let token = create_token(
+        &host,
+        json!({"kind": "deploy", "owner": "alice", "name": "p3"}),
+    );
+    for _ in 0..20 {
+        assert_eq!(get(&host, &push, Some(("ci", &token))).status, 200);
+    }
+
+    // Revoked between two requests that a reused instance serves: refused.
+    let id = admin(&host, "GET", "/admin/tokens?owner=alice", None).json()["tokens"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        admin(&host, "DELETE", &format!("/admin/tokens/{id}"), None).status,
+        200
+    );
+    assert_eq!(get(&host, &push, Some(("ci", &token))).status, 401);
+
+    // A password change takes effect at the next request too.
+    let changed = admin(
+        &host,
+        "PATCH",
+        "/admin/users/alice",
+        Some(json!({"password": "alice-new-password"})),
+    );
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    assert_eq!(
+        get(&host, &push, Some(("alice", "alice-password"))).status,
+        401
+    );
+    assert_eq!(
+        get(&host, &push, Some(("alice", "alice-new-password"))).status,
+        200
+    );
+
+    // Lockout counts through the atomic increment of this build as well
+    // (threshold 3 in the test variables).
+    for _ in 0..3 {
+        assert_eq!(
+            get(&host, &push, Some(("bob", "wrong-password"))).status,
+            401
+        );
+    }
+    assert_eq!(
+        get(&host, &push, Some(("bob", "bob-password"))).status,
+        401,
+        "locked"
+    );
+
+    assert_eq!(get(&host, "/healthz", None).status, 200);
+    let jwks = get(&host, "/.well-known/jwks.json", None).json();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+}
