@@ -75,6 +75,7 @@ impl Authenticated {
             account: self.account.as_deref(),
             groups: &self.groups,
             kind: self.kind,
+            workload: None,
         }
     }
 

@@ -72,6 +72,7 @@ pub(crate) fn run(command: PolicyCommand) -> ExitCode {
                 account: account.as_deref(),
                 groups: &groups,
                 kind,
+                workload: None,
             };
             let limits = (!limits.is_empty()).then_some(limits);
             explain(&dir, &caller, &scopes, limits.as_deref(), json)

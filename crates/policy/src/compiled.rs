@@ -9,7 +9,7 @@ use crate::policy::Policy;
 use crate::source::PolicySource;
 
 /// Identifies the format and its version; bump the last byte on any layout change.
-const MAGIC: &[u8; 8] = b"scopeg\x00\x01";
+const MAGIC: &[u8; 8] = b"scopeg\x00\x02";
 
 impl Policy {
     /// Decodes the compact form made by `Policy::to_compiled`.

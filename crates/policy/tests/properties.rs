@@ -250,6 +250,7 @@ fn evaluate(policy: &Policy, request: &Request) -> Grant {
         account: request.account,
         groups: &request.groups,
         kind: Some(request.kind),
+        workload: None,
     };
     let scopes = parse_scopes(request.scopes.iter().map(String::as_str)).unwrap();
     let limits: Option<Vec<ScopeLimit>> = request

@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
             account: Some("alice"),
             groups: &groups,
             kind: Some(CredentialKind::Deploy),
+            workload: None,
         },
     ] {
         let grant = policy.evaluate(&caller, &scopes, None);
