@@ -223,11 +223,13 @@ fn flatten_when(
         match value {
             toml::Value::String(pattern) => conditions.push((path.clone(), pattern)),
             toml::Value::Table(nested) => flatten_when(path, nested, conditions)?,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "`when` claim {:?} must be a string pattern, not {}; claims are matched as strings",
                 path.join("."),
                 other.type_str()
-            )),
+            ))
+            }
         }
         path.pop();
     }
