@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::handle::Env;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::log::RequestLog;
-use crate::records::{self, RefreshRecord, TokenRecord, UserRecord, VERSION};
+use crate::records::{self, LastUsedRecord, RefreshRecord, TokenRecord, UserRecord, VERSION};
 use crate::{grant, password, secret, Error};
 
 /// Job tokens live at most this long (seconds).
@@ -65,6 +65,7 @@ pub fn handle(
         (Method::Post, ["users", name, "unlock"]) => admin.unlock_user(name),
         (Method::Get, ["tokens"]) => admin.list_tokens(),
         (Method::Post, ["tokens"]) => admin.create_token(),
+        (Method::Post, ["tokens", "revoke"]) => admin.revoke_token_by_secret(),
         (Method::Delete, ["tokens", id]) => admin.revoke_token(id),
         (Method::Get, ["refresh-tokens"]) => admin.list_refresh_tokens(),
         (Method::Delete, ["refresh-tokens", id]) => admin.revoke_refresh_token(id),
@@ -129,6 +130,12 @@ struct NewToken {
     /// Lifetime in seconds; defaults depend on the kind.
     #[serde(default)]
     ttl_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeToken {
+    token: String,
 }
 
 #[derive(Deserialize)]
@@ -237,10 +244,14 @@ impl Admin<'_, '_> {
             groups: new.groups,
             disabled: false,
             created_at: self.env.now,
+            id: Some(new_stamp()?),
+            password_epoch: Some(new_stamp()?),
         };
         records::save(self.env.store, &key, &user)?;
         self.audit(format!("create user {} groups={:?}", new.name, user.groups));
-        Ok(HttpResponse::json(201, &self.user_json(&new.name, &user)?))
+        let mut answer = self.user_json(&new.name, &user)?;
+        add_group_warnings(&mut answer, &user.groups)?;
+        Ok(HttpResponse::json(201, &answer))
     }
 
     fn update_user(&mut self, name: &str) -> Result<HttpResponse, Error> {
@@ -251,6 +262,8 @@ impl Admin<'_, '_> {
             password_hash(change.password.as_deref(), change.password_hash.as_deref())?
         {
             user.password = phc;
+            // Ends every refresh token obtained with the old password.
+            user.password_epoch = Some(new_stamp()?);
             changes.push("password".to_string());
         }
         if let Some(groups) = change.groups {
@@ -259,30 +272,47 @@ impl Admin<'_, '_> {
             user.groups = groups;
         }
         if let Some(disabled) = change.disabled {
+            if disabled {
+                // Refresh tokens obtained with the password end for good;
+                // enabling the user again does not bring them back.
+                user.password_epoch = Some(new_stamp()?);
+            }
             user.disabled = disabled;
             changes.push(format!("disabled={disabled}"));
         }
         records::save(self.env.store, &records::user_key(name), &user)?;
         self.audit(format!("update user {name}: {}", changes.join(", ")));
-        Ok(HttpResponse::json(200, &self.user_json(name, &user)?))
+        let mut answer = self.user_json(name, &user)?;
+        add_group_warnings(&mut answer, &user.groups)?;
+        Ok(HttpResponse::json(200, &answer))
     }
 
     /// Deletes the user, every API token they own and every refresh token
     /// issued to them.
+    ///
+    /// The user record goes first: from then on no credential of theirs
+    /// authenticates (tokens and refresh tokens check their owner), so a
+    /// login racing the sweep below cannot leave anything usable behind,
+    /// and a user created later under the same name has a new id.
     fn delete_user(&mut self, name: &str) -> Result<HttpResponse, Error> {
         self.user(name)?;
         let store = self.env.store;
+        store.delete(&records::user_key(name))?;
         let mut revoked = 0;
         for key in store.keys("token/")? {
             let token: Option<TokenRecord> = records::load(store, &key)?;
             if token.is_some_and(|token| token.owner == name) {
                 store.delete(&key)?;
+                store.delete(&records::last_used_key(key.trim_start_matches("token/")))?;
                 revoked += 1;
             }
         }
         revoked += self.delete_refresh_where(|record| record.account == name)?;
+        store.delete(&records::refresh_index_key(name))?;
         store.delete(&records::lockout_key(name))?;
-        store.delete(&records::user_key(name))?;
+        for key in store.keys(&records::failures_prefix(name))? {
+            store.delete(&key)?;
+        }
         self.audit(format!("delete user {name} and {revoked} tokens"));
         Ok(HttpResponse::json(
             200,
@@ -292,16 +322,38 @@ impl Admin<'_, '_> {
 
     fn unlock_user(&mut self, name: &str) -> Result<HttpResponse, Error> {
         self.user(name)?;
-        self.env.store.delete(&records::lockout_key(name))?;
+        let store = self.env.store;
+        store.delete(&records::lockout_key(name))?;
+        for key in store.keys(&records::failures_prefix(name))? {
+            store.delete(&key)?;
+        }
         self.audit(format!("unlock user {name}"));
         Ok(HttpResponse::json(200, &json!({ "unlocked": name })))
     }
 
+    /// Creates an API token for an existing user. The owner's name must not
+    /// be a shared namespace (it becomes `{account}`), and the token carries
+    /// the owner's id: it stops working if the owner is deleted, even if a
+    /// user of the same name is created later.
     fn create_token(&mut self) -> Result<HttpResponse, Error> {
         let new: NewToken = self.body()?;
         if !is_valid_account(&new.owner) {
             return Err(Error::bad_request(format!("invalid owner {:?}", new.owner)));
         }
+        if grant::policy()?.is_namespace(&new.owner) {
+            return Err(Error::bad_request(format!(
+                "owner {} is a shared namespace in the policy; its tokens would own repository:{}/**",
+                new.owner, new.owner
+            )));
+        }
+        let owner: Option<UserRecord> =
+            records::load(self.env.store, &records::user_key(&new.owner))?;
+        let Some(owner) = owner else {
+            return Err(Error::bad_request(format!(
+                "owner {} is not a user; create the user first (policy-only members such as static group members cannot own tokens)",
+                new.owner
+            )));
+        };
         if new.name.is_empty() || new.name.len() > 64 || new.name.chars().any(char::is_control) {
             return Err(Error::bad_request(
                 "token name must be 1-64 printable characters",
@@ -344,6 +396,7 @@ impl Admin<'_, '_> {
             v: VERSION,
             kind: new.kind,
             owner: new.owner,
+            owner_id: owner.id,
             name: new.name,
             limits: limits.iter().map(ToString::to_string).collect(),
             expires_at: Some(self.env.now.saturating_add(ttl)),
@@ -358,7 +411,7 @@ impl Admin<'_, '_> {
             record.owner,
             &id[..12]
         ));
-        let mut body = token_json(&id, &record);
+        let mut body = token_json(&id, &record, None);
         body["secret"] = json!(token);
         Ok(HttpResponse::json(201, &body))
     }
@@ -369,7 +422,10 @@ impl Admin<'_, '_> {
         for key in self.env.store.keys("token/")? {
             let token: Option<TokenRecord> = records::load(self.env.store, &key)?;
             if let Some(token) = token.filter(|t| owner.as_ref().is_none_or(|o| *o == t.owner)) {
-                tokens.push(token_json(key.trim_start_matches("token/"), &token));
+                let id = key.trim_start_matches("token/");
+                let last_used: Option<LastUsedRecord> =
+                    records::load(self.env.store, &records::last_used_key(id))?;
+                tokens.push(token_json(id, &token, last_used.map(|used| used.at)));
             }
         }
         Ok(HttpResponse::json(200, &json!({ "tokens": tokens })))
@@ -379,8 +435,24 @@ impl Admin<'_, '_> {
     /// least 8 characters) and the refresh tokens issued through it.
     fn revoke_token(&mut self, id: &str) -> Result<HttpResponse, Error> {
         let key = self.resolve("token/", id)?;
+        self.revoke_token_key(&key)
+    }
+
+    /// Revokes the API token whose secret is in the body (`{"token": ..}`),
+    /// so the secret travels in no URL and no log line.
+    fn revoke_token_by_secret(&mut self) -> Result<HttpResponse, Error> {
+        let revoke: RevokeToken = self.body()?;
+        let key = records::token_key(&secret::digest_hex(&revoke.token));
+        if self.env.store.get(&key)?.is_none() {
+            return Err(Error::Missing("no such token".to_string()));
+        }
+        self.revoke_token_key(&key)
+    }
+
+    fn revoke_token_key(&mut self, key: &str) -> Result<HttpResponse, Error> {
         let digest = key.trim_start_matches("token/").to_string();
-        self.env.store.delete(&key)?;
+        self.env.store.delete(key)?;
+        self.env.store.delete(&records::last_used_key(&digest))?;
         let refresh =
             self.delete_refresh_where(|record| record.via_token.as_deref() == Some(&digest))?;
         self.audit(format!(
@@ -393,11 +465,21 @@ impl Admin<'_, '_> {
         ))
     }
 
-    fn list_refresh_tokens(&self) -> Result<HttpResponse, Error> {
+    /// Lists live refresh tokens; expired ones found on the way are deleted.
+    fn list_refresh_tokens(&mut self) -> Result<HttpResponse, Error> {
         let account = query_value(&self.request.query, "account");
         let mut tokens = Vec::new();
+        let mut purged = 0;
         for key in self.env.store.keys("refresh/")? {
             let record: Option<RefreshRecord> = records::load(self.env.store, &key)?;
+            if record
+                .as_ref()
+                .is_some_and(|record| self.env.now >= record.expires_at)
+            {
+                self.env.store.delete(&key)?;
+                purged += 1;
+                continue;
+            }
             if let Some(record) =
                 record.filter(|r| account.as_ref().is_none_or(|a| *a == r.account))
             {
@@ -410,6 +492,9 @@ impl Admin<'_, '_> {
                     "expires_at": record.expires_at,
                 }));
             }
+        }
+        if purged > 0 {
+            self.audit(format!("purged {purged} expired refresh tokens"));
         }
         Ok(HttpResponse::json(
             200,
@@ -521,13 +606,16 @@ impl Admin<'_, '_> {
             &json!({
                 "granted": granted.scope_string(),
                 "access": granted.access,
+                "text": explanation.to_string(),
                 "explanation": explanation,
             }),
         ))
     }
 }
 
-fn token_json(id: &str, token: &TokenRecord) -> Value {
+/// A token for listings; `last_used` is its `last-used/` record, falling
+/// back to the field old builds kept in the token record.
+fn token_json(id: &str, token: &TokenRecord, last_used: Option<u64>) -> Value {
     json!({
         "id": id,
         "kind": token.kind,
@@ -536,7 +624,7 @@ fn token_json(id: &str, token: &TokenRecord) -> Value {
         "scopes": token.limits,
         "created_at": token.created_at,
         "expires_at": token.expires_at,
-        "last_used": token.last_used,
+        "last_used": last_used.or(token.last_used),
     })
 }
 
@@ -551,12 +639,44 @@ fn password_hash(password: Option<&str>, phc: Option<&str>) -> Result<Option<Str
             )))
         }
         (Some(password), None) => password::hash(password).map(Some),
-        (None, Some(phc)) if password::is_valid_phc(phc) => Ok(Some(phc.to_string())),
-        (None, Some(_)) => Err(Error::bad_request(
-            "password_hash must be an argon2 PHC string",
-        )),
+        (None, Some(phc)) => match password::check_phc(phc) {
+            Ok(()) => Ok(Some(phc.to_string())),
+            Err(reason) => Err(Error::bad_request(format!(
+                "password_hash must be an argon2 PHC string with m*t between {} and {} KiB-passes and p at most {} (e.g. m=19456,t=2,p=1): {reason}",
+                password::MIN_WORK,
+                password::WORK,
+                password::MAX_PARALLELISM
+            ))),
+        },
         (None, None) => Ok(None),
     }
+}
+
+/// A fresh random stamp for [`UserRecord::id`] and
+/// [`UserRecord::password_epoch`]: 128 bits, hex.
+fn new_stamp() -> Result<String, Error> {
+    secret::random_hex(16)
+}
+
+/// Adds `"warnings"` to a user answer for groups the compiled policy does
+/// not define: accepted (a policy change may define them later), but likely
+/// a typo, and they grant nothing today.
+fn add_group_warnings(answer: &mut Value, groups: &[String]) -> Result<(), Error> {
+    let known = grant::policy()?.groups();
+    let warnings: Vec<String> = groups
+        .iter()
+        .filter(|group| !known.contains(group))
+        .map(|group| {
+            format!(
+                "group {group} is not defined by the policy, so it grants nothing; the policy defines: {}",
+                known.join(", ")
+            )
+        })
+        .collect();
+    if !warnings.is_empty() {
+        answer["warnings"] = json!(warnings);
+    }
+    Ok(())
 }
 
 fn validate_groups(groups: &[String]) -> Result<(), Error> {

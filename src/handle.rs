@@ -133,7 +133,7 @@ fn token(
 
     let policy = grant::policy()?;
     let granted = grant::grant(policy, &caller, &token_request.scopes);
-    log.granted = Some(granted.scope_string());
+    log.granted = Some(granted.access.iter().map(ToString::to_string).collect());
 
     let signer = config.signer()?;
     let claims = TokenClaims::new(

@@ -4,12 +4,28 @@
 //! - `user/<account>`: [`UserRecord`]
 //! - `token/<sha256 hex of the secret>`: [`TokenRecord`] (personal, deploy, job)
 //! - `refresh/<sha256 hex of the secret>`: [`RefreshRecord`]
-//! - `lockout/<account>`: [`LockoutRecord`], present only after failures
+//! - `last-used/<sha256 hex>`: [`LastUsedRecord`] of an API token
+//! - `refresh/<sha256 hex of the secret>`: [`RefreshRecord`]
+//! - `refresh-of/<account>`: [`RefreshIndexRecord`], an account's refresh tokens
+//! - `lockout/<account>`: [`LockoutRecord`], present only while locked
+//! - `failures/<account>/<window start>`: a counter of password failures
+//!   (`Store::increment`), present only after failures
 //! - `verified/<keyed MAC>`: [`VerifiedRecord`], a recently verified password
 //!
 //! Every record carries `"v": 1`. A record that does not parse, or carries a
 //! version this build does not know, is a [`RecordError`]: the request fails
 //! closed with a 503 and the key in the log, never a panic and never a grant.
+//!
+//! The authentication path never writes a user or token record: what it
+//! writes (`last-used/`, `lockout/`, `failures/`, `verified/`, `refresh/`, `refresh-of/`)
+//! is bookkeeping that grants nothing by itself, so a write racing an admin
+//! deletion cannot bring a credential back.
+//!
+//! Identity stamps: [`UserRecord::id`] and [`UserRecord::password_epoch`]
+//! are random values the admin API sets. Records written before they
+//! existed have neither; an absent stamp equals only another absent stamp,
+//! so an old token still works for its old (never re-created) owner, and
+//! nothing this version writes can match it by accident.
 
 use scopegate_policy::CredentialKind;
 use serde::de::DeserializeOwned;
@@ -36,9 +52,30 @@ pub fn refresh_key(digest: &str) -> String {
     format!("refresh/{digest}")
 }
 
-/// The store key of an account's password-failure record.
+/// The store key of an API token's last use, from the secret's digest.
+pub fn last_used_key(digest: &str) -> String {
+    format!("last-used/{digest}")
+}
+
+/// The store key of the list of an account's refresh tokens.
+pub fn refresh_index_key(account: &str) -> String {
+    format!("refresh-of/{account}")
+}
+
+/// The store key of an account's password lock ([`LockoutRecord`]).
 pub fn lockout_key(account: &str) -> String {
     format!("lockout/{account}")
+}
+
+/// The prefix of an account's password-failure counters.
+pub fn failures_prefix(account: &str) -> String {
+    format!("failures/{account}/")
+}
+
+/// The store key of an account's password-failure counter for the window
+/// that starts at `window_start` (a counter: see `Store::increment`).
+pub fn failures_key(account: &str, window_start: u64) -> String {
+    format!("{}{window_start}", failures_prefix(account))
 }
 
 /// A user who logs in with a password.
@@ -54,6 +91,17 @@ pub struct UserRecord {
     pub disabled: bool,
     #[serde(default)]
     pub created_at: u64,
+    /// Random id given when the user is created, never changed: API tokens
+    /// carry it, so a user deleted and created again under the same name
+    /// does not inherit the old user's tokens. `None` on records written
+    /// before ids existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Random value replaced whenever the password is set and whenever the
+    /// user is disabled: refresh tokens obtained with the password carry it
+    /// and die when it changes. `None` on records written before epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_epoch: Option<String>,
 }
 
 /// A personal, deploy or job token. The secret itself is never stored.
@@ -62,8 +110,12 @@ pub struct UserRecord {
 pub struct TokenRecord {
     pub v: u32,
     pub kind: CredentialKind,
-    /// The account the token acts as (`sub` of its tokens).
+    /// The account the token acts as (`sub` of its tokens): an existing user.
     pub owner: String,
+    /// [`UserRecord::id`] of the owner when the token was created; the token
+    /// is refused when the owner's record carries another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
     pub name: String,
     /// Scope limits in policy pattern syntax; empty means no limit beyond policy.
     #[serde(default)]
@@ -72,10 +124,21 @@ pub struct TokenRecord {
     #[serde(default)]
     pub expires_at: Option<u64>,
     pub created_at: u64,
-    /// Unix seconds of the last use, updated at most once per
-    /// [`crate::authenticate::LAST_USED_RESOLUTION`].
-    #[serde(default)]
+    /// Last use as written by builds that kept it in the token record; now
+    /// read only (see [`LastUsedRecord`]), and never written again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used: Option<u64>,
+}
+
+/// When an API token was last used, under its own key so that writing it
+/// can never re-create a revoked token record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LastUsedRecord {
+    pub v: u32,
+    /// Unix seconds, updated at most once per
+    /// [`crate::authenticate::LAST_USED_RESOLUTION`].
+    pub at: u64,
 }
 
 /// A refresh token, bound to the account, service and credential it came from.
@@ -90,8 +153,32 @@ pub struct RefreshRecord {
     /// refresh token dies with it and keeps its limits.
     #[serde(default)]
     pub via_token: Option<String>,
+    /// For a refresh token obtained with a password: the user's
+    /// [`UserRecord::password_epoch`] then. It must still match at use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_epoch: Option<String>,
     pub expires_at: u64,
     pub created_at: u64,
+}
+
+/// The refresh tokens issued to one account, oldest first, so the count can
+/// be capped without scanning the store. It may lag behind the records
+/// (a concurrent issue can drop an entry; an admin revocation leaves one
+/// behind); it is pruned against them on every issue and grants nothing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshIndexRecord {
+    pub v: u32,
+    pub tokens: Vec<RefreshIndexEntry>,
+}
+
+/// One entry of a [`RefreshIndexRecord`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshIndexEntry {
+    /// Digest of the refresh token (its `refresh/` key without the prefix).
+    pub id: String,
+    pub expires_at: u64,
 }
 
 /// Recent password failures of one account.
@@ -189,9 +276,35 @@ mod tests {
             groups: vec!["team".into()],
             disabled: false,
             created_at: 5,
+            id: Some("u1".into()),
+            password_epoch: None,
         };
         let decoded: UserRecord = decode("user/a", &encode(&user)).unwrap();
         assert_eq!(decoded, user);
+    }
+
+    #[test]
+    fn records_without_stamps_still_read_and_write_the_same() {
+        let legacy = br#"{"v":1,"kind":"deploy","owner":"ci","name":"x","limits":[],"expires_at":null,"created_at":0,"last_used":7}"#;
+        let token: TokenRecord = decode("token/a", legacy).unwrap();
+        assert_eq!(token.owner_id, None);
+        assert_eq!(token.last_used, Some(7));
+        let user: UserRecord = decode("user/a", br#"{"v":1,"password":"p"}"#).unwrap();
+        assert_eq!((user.id, user.password_epoch), (None, None));
+        assert_eq!(
+            String::from_utf8(encode(&UserRecord {
+                v: VERSION,
+                password: "p".into(),
+                groups: vec![],
+                disabled: false,
+                created_at: 0,
+                id: None,
+                password_epoch: None,
+            }))
+            .unwrap(),
+            r#"{"v":1,"password":"p","groups":[],"disabled":false,"created_at":0}"#,
+            "absent stamps are not written"
+        );
     }
 
     #[test]

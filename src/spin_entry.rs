@@ -13,6 +13,7 @@ use crate::handle::{handle, Env};
 use crate::http::{body_limit, HttpRequest, HttpResponse, Method};
 use crate::store::{Store, StoreError};
 use crate::{respond, secret, Error};
+use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_store};
 
 #[http_component]
 async fn entry(request: IncomingRequest) -> Response {
@@ -155,6 +156,17 @@ impl Store for SpinStore {
         keys.retain(|key| key.starts_with(prefix));
         Ok(keys)
     }
+
+    /// `wasi:keyvalue/atomics` on the same default store: a transaction on
+    /// Spin's SQLite store, INCRBY on Redis.
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        let bucket = wasi_store::open("default").map_err(wasi_error)?;
+        atomics::increment(&bucket, key, delta).map_err(wasi_error)
+    }
+}
+
+fn wasi_error(error: wasi_store::Error) -> StoreError {
+    StoreError(format!("{error:?}"))
 }
 
 /// Spin variables as declared in `spin.toml`.

@@ -37,6 +37,12 @@ pub trait Store {
     fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Every key that starts with `prefix`. Used by the admin API only.
     fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// Adds `delta` to the counter under `key` atomically and returns the
+    /// new value (a missing key counts from 0): however many requests and
+    /// instances count at once, none is lost. A counter's stored bytes are
+    /// the backend's own (Spin's SQLite and Redis differ): read it only
+    /// through `increment`, and only test with `get` whether it exists.
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
 }
 
 /// An in-memory store for native tests and tools.
@@ -86,5 +92,18 @@ impl Store for MemoryStore {
             .filter(|key| key.starts_with(prefix))
             .cloned()
             .collect())
+    }
+
+    // One thread owns the map: nothing can come between the read and the write.
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        let current = match self.entries.borrow().get(key) {
+            None => 0,
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+                .map(i64::from_le_bytes)
+                .map_err(|_| StoreError(format!("{key} is not a counter")))?,
+        };
+        let value = current.saturating_add(delta);
+        self.set(key, &value.to_le_bytes())?;
+        Ok(value)
     }
 }

@@ -200,13 +200,7 @@ fn token_logins_do_not_write_to_the_store_on_every_request() {
 #[test]
 fn user_management() {
     let host = start(variables(), seeded_users());
-    let created = admin(
-        &host,
-        "POST",
-        "/admin/users",
-        Some(json!({"name": "carol", "password": "carol-password", "groups": ["team"]})),
-    );
-    assert_eq!(created.status, 201, "{}", created.text());
+    create_user(&host, "carol", "carol-password", &["team"]);
     assert_eq!(
         access_for(
             &host,

@@ -73,13 +73,7 @@ fn assert_store_requests_fail_closed(host: &Spin, token: &str) {
 /// A user and an API token written through the admin API; the token's
 /// secret.
 fn write_credentials(host: &Spin) -> String {
-    let created = admin(
-        host,
-        "POST",
-        "/admin/users",
-        Some(json!({"name": "dora", "password": "dora-password", "groups": ["team"]})),
-    );
-    assert_eq!(created.status, 201, "{}", created.text());
+    create_user(host, "dora", "dora-password", &["team"]);
     let token = create_token(
         host,
         json!({"kind": "deploy", "owner": "dora", "name": "outage"}),

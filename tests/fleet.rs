@@ -31,13 +31,7 @@ fn two_instances_on_one_redis_see_each_others_writes() {
     let push = "repository:team/app:pull,push";
 
     // A user created through A logs in on B and gets what the policy gives.
-    let created = admin(
-        &a,
-        "POST",
-        "/admin/users",
-        Some(json!({"name": "dora", "password": "dora-password", "groups": ["team"]})),
-    );
-    assert_eq!(created.status, 201, "{}", created.text());
+    create_user(&a, "dora", "dora-password", &["team"]);
     let reply = get(&b, &token_path(&[push]), Some(("dora", "dora-password")));
     assert_eq!(reply.status, 200, "{}", reply.text());
     let (_, claims) = verify(&b, reply.json()["token"].as_str().unwrap());
@@ -87,4 +81,66 @@ fn two_instances_on_one_redis_see_each_others_writes() {
     );
     let user = admin(&b, "GET", "/admin/users/dora", None).json();
     assert!(user["locked_until"].as_u64().is_some(), "{user}");
+}
+
+/// Sends `count` wrong passwords for `user` at once, alternating between
+/// the instances.
+fn concurrent_failures(instances: &[&Spin], user: &str, count: usize) {
+    let barrier = std::sync::Barrier::new(count);
+    std::thread::scope(|scope| {
+        for index in 0..count {
+            let host = instances[index % instances.len()];
+            let barrier = &barrier;
+            scope.spawn(move || {
+                barrier.wait();
+                let status = status(host, "repository:team/app:pull", user, "wrong-password");
+                assert_eq!(status, 401);
+            });
+        }
+    });
+}
+
+fn locked_until(host: &Spin, user: &str) -> serde_json::Value {
+    let reply = admin(host, "GET", &format!("/admin/users/{user}"), None);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()["locked_until"].clone()
+}
+
+#[test]
+fn lockout_counts_concurrent_failures_on_two_instances_exactly() {
+    let redis = Redis::start();
+    let mut settings = variables();
+    settings.insert("lockout_threshold".into(), "10".into());
+    // One window for the whole test: a burst never straddles two.
+    settings.insert("lockout_seconds".into(), "86400".into());
+    let start = || {
+        Spin::start(SpinOptions {
+            variables: settings.clone(),
+            redis_url: Some(redis.url()),
+            ..SpinOptions::default()
+        })
+    };
+    let (a, b) = (start(), start());
+    for user in ["nine", "ten"] {
+        create_user(&a, user, "right-password", &["team"]);
+    }
+
+    // Threshold minus one, all at once over both instances: still open.
+    concurrent_failures(&[&a, &b], "nine", 9);
+    assert!(locked_until(&a, "nine").is_null(), "9 failures do not lock");
+    assert_eq!(
+        status(&b, "repository:team/app:pull", "nine", "right-password"),
+        200
+    );
+
+    // The threshold, all at once: locked on both, whoever counted what.
+    concurrent_failures(&[&a, &b], "ten", 10);
+    assert!(locked_until(&b, "ten").is_u64(), "10 failures lock");
+    for host in [&a, &b] {
+        assert_eq!(
+            status(host, "repository:team/app:pull", "ten", "right-password"),
+            401,
+            "locked on every instance"
+        );
+    }
 }

@@ -280,7 +280,11 @@ fn logs_carry_one_json_line_per_request_and_no_secrets() {
         .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["account"], "alice");
-    assert_eq!(lines[0]["granted"], "repository:team/app:pull");
+    assert_eq!(
+        lines[0]["granted"],
+        serde_json::json!(["repository:team/app:pull"]),
+        "granted is a list, like requested"
+    );
     assert_eq!(lines[0]["outcome"], "ok");
     assert_eq!(lines[1]["outcome"], "unauthorized");
     assert!(lines[1]["request_id"].as_str().unwrap().len() >= 8);

@@ -160,6 +160,17 @@ pub fn admin(host: &Spin, method: &str, path: &str, body: Option<serde_json::Val
     send(host, method, path, &headers, body)
 }
 
+/// Creates a user through the admin API, as an operator would.
+pub fn create_user(host: &Spin, name: &str, password: &str, groups: &[&str]) {
+    let reply = admin(
+        host,
+        "POST",
+        "/admin/users",
+        Some(serde_json::json!({"name": name, "password": password, "groups": groups})),
+    );
+    assert_eq!(reply.status, 201, "create user {name}: {}", reply.text());
+}
+
 /// Creates an API token through the admin API and returns its secret.
 pub fn create_token(host: &Spin, spec: serde_json::Value) -> String {
     let reply = admin(host, "POST", "/admin/tokens", Some(spec));

@@ -77,8 +77,15 @@ pub enum TokenCommand {
         #[arg(long)]
         owner: Option<String>,
     },
-    /// Revoke an API token by id (at least 8 characters of it).
-    Revoke { id: String },
+    /// Revoke an API token by id (at least 8 characters of it), or with
+    /// --secret by the secret itself, read from standard input (prompted on
+    /// a terminal) and sent in the request body, never in a URL.
+    Revoke {
+        #[arg(required_unless_present = "secret")]
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        secret: bool,
+    },
 }
 
 /// `scopegate refresh ...`
@@ -89,11 +96,16 @@ pub enum RefreshCommand {
         #[arg(long)]
         account: Option<String>,
     },
-    /// Revoke one refresh token by id, or all of an account's with --account.
+    /// Revoke one refresh token by id, all of an account's with --account,
+    /// or one by its secret with --secret (an identity token from a docker
+    /// or podman auth file), read from standard input (prompted on a
+    /// terminal) and sent in the request body, never in a URL.
     Revoke {
         id: Option<String>,
-        #[arg(long, conflicts_with = "id")]
+        #[arg(long, conflicts_with_all = ["id", "secret"])]
         account: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        secret: bool,
     },
 }
 
@@ -147,6 +159,13 @@ impl<'a> Client<'a> {
                 let text = response.into_string().context("reading the answer")?;
                 serde_json::from_str(&text).context("the server's answer is not JSON")
             }
+            Err(ureq::Error::Status(401, _)) if self.server.admin_secret.is_empty() => bail!(
+                "{method} {url}: 401: no admin secret given (--admin-secret or SCOPEGATE_ADMIN_SECRET)"
+            ),
+            Err(ureq::Error::Status(401, _)) => bail!(
+                "{method} {url}: 401: the server refused the admin secret (is it the one whose \
+                 SHA-256 is the server's admin_token_sha256?)"
+            ),
             Err(ureq::Error::Status(status, response)) => {
                 let text = response.into_string().unwrap_or_default();
                 let message = serde_json::from_str::<Value>(&text)
@@ -158,6 +177,22 @@ impl<'a> Client<'a> {
             Err(error) => Err(error).with_context(|| format!("{method} {url}")),
         }
     }
+}
+
+/// Reads a token secret from standard input, hidden on a terminal, so it
+/// appears in no command line, shell history or URL.
+fn read_secret(prompt: &str) -> Result<String> {
+    let secret = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt)?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim().to_string()
+    };
+    if secret.is_empty() {
+        bail!("empty secret");
+    }
+    Ok(secret)
 }
 
 fn read_password(prompt: &str) -> Result<String> {
@@ -291,14 +326,39 @@ pub fn user(server: &ServerArgs, command: &UserCommand) -> Result<()> {
             client.call("POST", &format!("users/{name}/unlock"), None)?
         }
     };
+    for warning in answer["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", warning.as_str().unwrap_or_default());
+    }
     output(server, &answer, |v| {
         if v.get("name").is_some() {
             print_users(std::slice::from_ref(v));
+        } else if let Some(name) = v["deleted"].as_str() {
+            println!(
+                "deleted user {name} and {} API tokens",
+                v["revoked_tokens"].as_u64().unwrap_or(0)
+            );
+        } else if let Some(name) = v["unlocked"].as_str() {
+            println!("unlocked user {name}");
         } else {
-            println!("{v}");
+            print_fields(v);
         }
     });
     Ok(())
+}
+
+/// `key: value` lines for an answer with no table of its own.
+fn print_fields(value: &Value) {
+    match value.as_object() {
+        Some(fields) => {
+            for (key, value) in fields {
+                match value.as_str() {
+                    Some(text) => println!("{key}: {text}"),
+                    None => println!("{key}: {value}"),
+                }
+            }
+        }
+        None => println!("{value}"),
+    }
 }
 
 fn print_tokens(tokens: &[Value]) {
@@ -369,8 +429,15 @@ pub fn token(server: &ServerArgs, command: &TokenCommand) -> Result<()> {
                 print_tokens(v["tokens"].as_array().map_or(&[], Vec::as_slice))
             });
         }
-        TokenCommand::Revoke { id } => {
-            let answer = client.call("DELETE", &format!("tokens/{id}"), None)?;
+        TokenCommand::Revoke { id, secret } => {
+            let answer = match (id, secret) {
+                (_, true) => {
+                    let token = read_secret("API token secret: ")?;
+                    client.call("POST", "tokens/revoke", Some(json!({ "token": token })))?
+                }
+                (Some(id), false) => client.call("DELETE", &format!("tokens/{id}"), None)?,
+                (None, false) => bail!("give a token id or --secret"),
+            };
             output(server, &answer, |v| {
                 println!(
                     "revoked token {} and {} refresh tokens issued through it",
@@ -413,15 +480,29 @@ pub fn refresh(server: &ServerArgs, command: &RefreshCommand) -> Result<()> {
                 }
             });
         }
-        RefreshCommand::Revoke { id, account } => {
-            let answer = match (id, account) {
-                (Some(id), None) => client.call("DELETE", &format!("refresh-tokens/{id}"), None)?,
-                (None, Some(account)) => client.call(
+        RefreshCommand::Revoke {
+            id,
+            account,
+            secret,
+        } => {
+            let answer = match (id, account, secret) {
+                (None, None, true) => {
+                    let token = read_secret("Refresh token (identity token): ")?;
+                    client.call(
+                        "POST",
+                        "refresh-tokens/revoke",
+                        Some(json!({ "token": token })),
+                    )?
+                }
+                (Some(id), None, false) => {
+                    client.call("DELETE", &format!("refresh-tokens/{id}"), None)?
+                }
+                (None, Some(account), false) => client.call(
                     "POST",
                     "refresh-tokens/revoke",
                     Some(json!({"account": account})),
                 )?,
-                _ => bail!("give a refresh token id or --account"),
+                _ => bail!("give a refresh token id, --account or --secret"),
             };
             output(server, &answer, |v| {
                 println!("revoked {} refresh tokens", v["revoked"])
@@ -453,17 +534,50 @@ pub fn explain(server: &ServerArgs, args: &ExplainArgs) -> Result<()> {
                 .filter(|g| !g.is_empty())
                 .unwrap_or("(nothing)")
         );
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&v["explanation"]).unwrap_or_default()
-        );
+        print!("{}", v["text"].as_str().unwrap_or_default());
     });
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_ttl;
+    use super::{parse_ttl, RefreshCommand, TokenCommand};
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    enum Cli {
+        #[command(subcommand)]
+        Token(TokenCommand),
+        #[command(subcommand)]
+        Refresh(RefreshCommand),
+    }
+
+    /// Revoking by secret takes no secret on the command line: it is read
+    /// from standard input, so it reaches no URL, log or shell history.
+    #[test]
+    fn revoke_by_secret_takes_the_secret_from_stdin_only() {
+        let parse = |args: &[&str]| Cli::try_parse_from(["scopegate"].iter().chain(args));
+        assert!(matches!(
+            parse(&["token", "revoke", "--secret"]),
+            Ok(Cli::Token(TokenCommand::Revoke {
+                id: None,
+                secret: true
+            }))
+        ));
+        assert!(matches!(
+            parse(&["refresh", "revoke", "--secret"]),
+            Ok(Cli::Refresh(RefreshCommand::Revoke { secret: true, .. }))
+        ));
+        for args in [
+            &["token", "revoke", "--secret", "sgp_x"][..],
+            &["token", "revoke", "--secret=sgp_x"],
+            &["refresh", "revoke", "--secret", "sgr_x"],
+            &["refresh", "revoke", "--secret", "--account", "alice"],
+            &["token", "revoke"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
 
     #[test]
     fn ttl_units() {

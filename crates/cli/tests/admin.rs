@@ -272,3 +272,69 @@ fn keygen_writes_a_pair_the_component_accepts() {
         key
     );
 }
+
+#[test]
+fn answers_read_as_text_and_mistakes_are_named() {
+    let host = start();
+    // A group the policy does not define is accepted, with a warning that
+    // lists the groups it does.
+    let added = scopegate(
+        &host,
+        &["user", "add", "ivy", "--group", "teem"],
+        Some("ivy-password\n"),
+    );
+    ok(&added);
+    let warning = String::from_utf8_lossy(&added.stderr);
+    assert!(
+        warning.contains("group teem is not defined by the policy")
+            && warning.contains("team")
+            && warning.contains("admins"),
+        "{warning}"
+    );
+
+    // explain, unlock and delete print text, not JSON, without --json.
+    let explained = ok(&scopegate(
+        &host,
+        &[
+            "explain",
+            "--account",
+            "ivy",
+            "--scope",
+            "repository:ivy/tools:pull",
+        ],
+        None,
+    ));
+    assert!(
+        explained.starts_with("granted: repository:ivy/tools:pull\n"),
+        "{explained}"
+    );
+    assert!(
+        explained.contains("matching rules:") && !explained.contains("\"explanation\""),
+        "a text, not JSON: {explained}"
+    );
+    let unlocked = ok(&scopegate(&host, &["user", "unlock", "ivy"], None));
+    assert_eq!(unlocked, "unlocked user ivy\n");
+    let deleted = ok(&scopegate(&host, &["user", "delete", "ivy"], None));
+    assert_eq!(deleted, "deleted user ivy and 0 API tokens\n");
+    let as_json = ok(&scopegate(&host, &["user", "--json", "list"], None));
+    serde_json::from_str::<serde_json::Value>(&as_json).expect("--json prints JSON");
+
+    // A wrong admin secret is called refused, a missing one missing.
+    let refused = Command::new(env!("CARGO_BIN_EXE_scopegate"))
+        .args(["user", "list"])
+        .env("SCOPEGATE_URL", host.url(""))
+        .env("SCOPEGATE_ADMIN_SECRET", "not-the-secret")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("refused the admin secret"), "{message}");
+    let missing = Command::new(env!("CARGO_BIN_EXE_scopegate"))
+        .args(["user", "list"])
+        .env("SCOPEGATE_URL", host.url(""))
+        .env("SCOPEGATE_ADMIN_SECRET", "")
+        .output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&missing.stderr);
+    assert!(message.contains("no admin secret given"), "{message}");
+}

@@ -417,6 +417,45 @@ actions = ["pull", "push", "delete"]
 "#;
 
     #[test]
+    fn namespaces_are_leading_literals_and_globs() {
+        let policy = Policy::from_toml([(
+            "p.toml",
+            r#"
+[groups]
+platform = []
+
+[[allow]]
+who     = ["group:platform"]
+what    = ["repository:platform/**", "repository:ci-*/cache", "repository:*/shared"]
+actions = ["pull"]
+
+[[allow]]
+who     = ["authenticated"]
+what    = ["repository:{account}/**"]
+actions = ["*"]
+
+[[deny]]
+who     = ["anonymous"]
+what    = ["repository:**"]
+actions = ["push"]
+"#,
+        )])
+        .unwrap();
+        let cases = [
+            ("platform", true),
+            ("ci-foo", true),
+            ("ci-", true),
+            ("ci", false),
+            ("alice", false),
+            ("platformx", false),
+            ("shared", false),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(policy.is_namespace(name), expected, "{name}");
+        }
+    }
+
+    #[test]
     fn a_good_file_loads() {
         let policy = Policy::from_toml([("teams.toml", GOOD)]).unwrap();
         assert_eq!(policy.rule_count(), 1);

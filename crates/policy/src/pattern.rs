@@ -157,6 +157,18 @@ impl ResourcePattern {
         segments_match(&expanded, name_segments, account)
     }
 
+    /// Whether the pattern's first segment is a literal equal to `name` or a
+    /// glob matching it (`ci-*` matches `ci-foo`). `*`, `**` and `{account}`
+    /// name no particular namespace and never count.
+    pub(crate) fn is_leading_segment(&self, name: &str) -> bool {
+        match self.segments.first() {
+            Some(Segment::Literal(literal)) => **literal == *name,
+            Some(Segment::Glob(glob)) => glob_matches(glob.as_bytes(), name.as_bytes()),
+            Some(Segment::Star | Segment::DoubleStar | Segment::Account | Segment::Claim(_))
+            | None => false,
+        }
+    }
+
     /// Whether the pattern matches a name already split at `/`.
     ///
     /// `account` must be the caller's account only when it is a valid path component (see

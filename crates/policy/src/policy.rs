@@ -423,14 +423,19 @@ impl Policy {
         &self.files
     }
 
-    /// Whether `name` is the leading literal segment of some rule's pattern
-    /// (a shared namespace such as `team` or `public`). An account with that
-    /// name would own the namespace through `{account}/**`, so account
-    /// creation must refuse it.
+    /// Whether an account called `name` would capture a shared namespace: some
+    /// rule's pattern that does not start with `{account}` has a leading segment
+    /// matching `name`, literally (`team/**`) or as a glob (`ci-*/**`). Such an
+    /// account would own that namespace through `{account}/**`, so account
+    /// creation (users, and the owners of API tokens) must refuse it.
+    ///
+    /// A leading `*` or `**` matches every name and so reserves none: a rule
+    /// such as `repository:*/cache` is everyone's by design.
     pub fn is_namespace(&self, name: &str) -> bool {
-        self.rules.iter().flat_map(|rule| &rule.what).any(|pattern| {
-            matches!(pattern.segments().first(), Some(crate::pattern::Segment::Literal(first)) if &**first == name)
-        })
+        self.rules
+            .iter()
+            .flat_map(|rule| &rule.what)
+            .any(|pattern| pattern.is_leading_segment(name))
     }
 
     pub(crate) fn index(&self, resource_type: ResourceType) -> &Index {

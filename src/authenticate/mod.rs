@@ -1,17 +1,31 @@
 //! The authentication stage: the only place that can build an
 //! [`Authenticated`] caller, and so the only way to a token.
 //!
+//! One file per credential kind: [`password`] (user and password, with the
+//! failure [`lockout`]), [`api_token`] (personal, deploy and job tokens) and
+//! [`refresh`]; this module routes an offered secret to the right one and
+//! keeps the one constructor of [`Authenticated`].
+//!
 //! Every failure (unknown user, wrong password, disabled or locked account,
-//! unknown, expired or revoked token) is the same [`Error::Unauthorized`]
-//! after comparable work: password paths always spend one argon2 hash.
+//! unknown, expired or revoked token, a token whose owner is gone) is the
+//! same [`Error::Unauthorized`] after comparable work: password paths always
+//! spend one argon2 check of [`crate::password::WORK`].
+
+mod api_token;
+mod lockout;
+mod password;
+mod refresh;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use scopegate_policy::{Caller, CredentialKind, ScopeLimit};
 
-use crate::records::{self, LockoutRecord, RefreshRecord, TokenRecord, UserRecord};
 use crate::store::Store;
-use crate::{password, secret, Error};
+use crate::Error;
+
+pub use api_token::LAST_USED_RESOLUTION;
+pub use lockout::Lockout;
+pub use refresh::authenticate_refresh;
 
 /// API token prefixes by kind; refresh tokens use [`REFRESH_PREFIX`].
 pub const TOKEN_PREFIXES: &[(&str, CredentialKind)] = &[
@@ -21,21 +35,34 @@ pub const TOKEN_PREFIXES: &[(&str, CredentialKind)] = &[
 ];
 /// Prefix of refresh tokens.
 pub const REFRESH_PREFIX: &str = "sgr_";
-/// `last_used` of an API token is written at most this often (seconds), so
-/// a busy CI token costs one store write an hour, not one per pull.
-pub const LAST_USED_RESOLUTION: u64 = 3600;
+
+/// The credential a caller authenticated with, as far as refresh tokens
+/// issued to them depend on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Via {
+    Anonymous,
+    /// A password, under the user's password epoch at the time.
+    Password {
+        epoch: Option<String>,
+    },
+    /// An API token, by digest.
+    Token {
+        digest: String,
+    },
+}
 
 /// A caller whose credentials were checked (or who offered none).
 ///
-/// Fields are private and the constructors live in this module: a token can
-/// only be signed for a value that went through a credential check.
+/// Fields are private and [`Authenticated::new`] is private to this module
+/// and its files: a token can only be signed for a value that went through
+/// a credential check.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     account: Option<String>,
     groups: Vec<String>,
     kind: Option<CredentialKind>,
     limits: Option<Vec<ScopeLimit>>,
-    via_token: Option<String>,
+    via: Via,
 }
 
 impl Authenticated {
@@ -45,7 +72,25 @@ impl Authenticated {
             groups: Vec::new(),
             kind: None,
             limits: None,
-            via_token: None,
+            via: Via::Anonymous,
+        }
+    }
+
+    /// The one constructor of an authenticated caller, for the credential
+    /// checks in this module's files.
+    fn new(
+        account: String,
+        groups: Vec<String>,
+        kind: CredentialKind,
+        limits: Option<Vec<ScopeLimit>>,
+        via: Via,
+    ) -> Self {
+        Self {
+            account: Some(account),
+            groups,
+            kind: Some(kind),
+            limits,
+            via,
         }
     }
 
@@ -66,7 +111,20 @@ impl Authenticated {
 
     /// Digest of the API token used, if any (refresh tokens die with it).
     pub fn via_token(&self) -> Option<&str> {
-        self.via_token.as_deref()
+        match &self.via {
+            Via::Token { digest } => Some(digest),
+            Via::Anonymous | Via::Password { .. } => None,
+        }
+    }
+
+    /// The user's password epoch when the caller logged in with a password
+    /// (refresh tokens die when it changes); `None` otherwise, and for
+    /// users stored before epochs existed.
+    pub fn password_epoch(&self) -> Option<&str> {
+        match &self.via {
+            Via::Password { epoch } => epoch.as_deref(),
+            Via::Anonymous | Via::Token { .. } => None,
+        }
     }
 
     /// The caller as the policy sees it.
@@ -83,14 +141,6 @@ impl Authenticated {
     pub fn limits(&self) -> Option<&[ScopeLimit]> {
         self.limits.as_deref()
     }
-}
-
-/// Settings of the password-failure lock.
-#[derive(Debug, Clone, Copy)]
-pub struct Lockout {
-    /// Failures within `seconds` that lock password logins for `seconds`.
-    pub threshold: u32,
-    pub seconds: u64,
 }
 
 /// How password logins are checked.
@@ -170,218 +220,25 @@ pub fn authenticate_secret(
         .iter()
         .find(|(prefix, _)| password.starts_with(prefix))
     {
-        Some(_) => authenticate_api_token(password, store, now),
+        Some(_) => api_token::authenticate_api_token(password, store, settings.lockout, now),
         None if password.starts_with(REFRESH_PREFIX) => {
             Err(Error::Unauthorized("refresh token offered as a password"))
         }
-        None => authenticate_password(username, password, store, settings, now),
+        None => password::authenticate_password(username, password, store, settings, now),
     }
 }
 
-fn authenticate_password(
-    username: &str,
-    password: &str,
-    store: &dyn Store,
-    settings: &PasswordSettings,
-    now: u64,
-) -> Result<Authenticated, Error> {
-    if !is_valid_account(username) {
-        password::waste_equal_work(password);
-        return Err(Error::Unauthorized("unknown user"));
+/// A refusal of a password or API token that spends what a wrong password
+/// spends, whatever the reason: one argon2 run and one counted failure (on
+/// [`lockout::DECOY_KEY`]). Unknown user, wrong password, disabled or locked
+/// account and dead token so take the same time. Returns the 401 for
+/// `reason`, or the store's error.
+fn refuse(store: &dyn Store, lockout: Lockout, secret: &str, reason: &'static str) -> Error {
+    crate::password::waste_equal_work(secret);
+    match lockout::count_decoy(store, lockout) {
+        Ok(()) => Error::Unauthorized(reason),
+        Err(error) => error,
     }
-    let lockout_key = records::lockout_key(username);
-    let failures: Option<LockoutRecord> = records::load(store, &lockout_key)?;
-    if failures
-        .as_ref()
-        .and_then(|record| record.locked_until)
-        .is_some_and(|until| now < until)
-    {
-        password::waste_equal_work(password);
-        return Err(Error::Unauthorized(
-            "account locked after repeated failures",
-        ));
-    }
-    let user: Option<UserRecord> = records::load(store, &records::user_key(username))?;
-    let Some(user) = user else {
-        password::waste_equal_work(password);
-        return Err(Error::Unauthorized("unknown user"));
-    };
-    if user.disabled {
-        password::waste_equal_work(password);
-        return Err(Error::Unauthorized("account disabled"));
-    }
-    let marker = settings
-        .cache_key
-        .map(|key| password::cache_marker_key(&key, username, password, &user.password));
-    let is_remembered = match &marker {
-        Some(marker) => password::is_remembered(store, marker, now)?,
-        None => false,
-    };
-    if !is_remembered {
-        if !password::verify(password, &user.password)? {
-            record_failure(store, &lockout_key, failures, settings.lockout, now)?;
-            return Err(Error::Unauthorized("wrong password"));
-        }
-        if let Some(marker) = &marker {
-            password::remember(store, marker, now.saturating_add(settings.cache_seconds))?;
-        }
-    }
-    if failures.is_some() {
-        store.delete(&lockout_key)?;
-    }
-    Ok(Authenticated {
-        account: Some(username.to_string()),
-        groups: user.groups,
-        kind: Some(CredentialKind::Password),
-        limits: None,
-        via_token: None,
-    })
-}
-
-/// Counts one more password failure. Several instances sharing the store
-/// may race on this read-modify-write; the count can then lag by the number
-/// of concurrent failures, which delays the lock by as many attempts but
-/// never locks anyone wrongly.
-fn record_failure(
-    store: &dyn Store,
-    key: &str,
-    previous: Option<LockoutRecord>,
-    lockout: Lockout,
-    now: u64,
-) -> Result<(), Error> {
-    let mut record = match previous {
-        Some(record) if now < record.since.saturating_add(lockout.seconds) => record,
-        _ => LockoutRecord {
-            v: records::VERSION,
-            failures: 0,
-            since: now,
-            locked_until: None,
-        },
-    };
-    record.failures = record.failures.saturating_add(1);
-    if lockout.threshold > 0 && record.failures >= lockout.threshold {
-        record.locked_until = Some(now.saturating_add(lockout.seconds));
-    }
-    records::save(store, key, &record)?;
-    Ok(())
-}
-
-fn authenticate_api_token(
-    secret: &str,
-    store: &dyn Store,
-    now: u64,
-) -> Result<Authenticated, Error> {
-    let digest = secret::digest_hex(secret);
-    let key = records::token_key(&digest);
-    let record: Option<TokenRecord> = records::load(store, &key)?;
-    let Some(mut record) = record else {
-        return Err(Error::Unauthorized("unknown or revoked token"));
-    };
-    if record.expires_at.is_some_and(|expiry| now >= expiry) {
-        return Err(Error::Unauthorized("expired token"));
-    }
-    let groups = owner_groups(store, &record.owner)?;
-    let limits = parse_limits(&key, &record.limits)?;
-    if record
-        .last_used
-        .is_none_or(|last| now >= last.saturating_add(LAST_USED_RESOLUTION))
-    {
-        record.last_used = Some(now);
-        records::save(store, &key, &record)?;
-    }
-    Ok(Authenticated {
-        account: Some(record.owner),
-        groups,
-        kind: Some(record.kind),
-        limits,
-        via_token: Some(digest),
-    })
-}
-
-/// Checks a refresh token for `service`. The state it depends on (the user,
-/// the API token it came through) is read again, so revocation and
-/// disabling apply at once.
-pub fn authenticate_refresh(
-    refresh_token: &str,
-    service: &str,
-    store: &dyn Store,
-    now: u64,
-) -> Result<Authenticated, Error> {
-    let invalid = Error::Unauthorized;
-    if !refresh_token.starts_with(REFRESH_PREFIX) {
-        return Err(invalid("not a refresh token"));
-    }
-    let key = records::refresh_key(&secret::digest_hex(refresh_token));
-    let record: Option<RefreshRecord> = records::load(store, &key)?;
-    let Some(record) = record else {
-        return Err(invalid("unknown or revoked refresh token"));
-    };
-    if now >= record.expires_at {
-        return Err(invalid("expired refresh token"));
-    }
-    if !secret::is_same(&record.service, service) {
-        return Err(invalid("refresh token issued for another service"));
-    }
-    let (groups, limits) = match &record.via_token {
-        Some(digest) => {
-            let token_key = records::token_key(digest);
-            let token: Option<TokenRecord> = records::load(store, &token_key)?;
-            let Some(token) = token else {
-                return Err(invalid(
-                    "the API token behind this refresh token is revoked",
-                ));
-            };
-            if token.expires_at.is_some_and(|expiry| now >= expiry) {
-                return Err(invalid("the API token behind this refresh token expired"));
-            }
-            (
-                owner_groups(store, &token.owner)?,
-                parse_limits(&token_key, &token.limits)?,
-            )
-        }
-        None => {
-            let user: Option<UserRecord> =
-                records::load(store, &records::user_key(&record.account))?;
-            match user {
-                Some(user) if !user.disabled => (user.groups, None),
-                Some(_) => return Err(invalid("account disabled")),
-                None => return Err(invalid("account deleted")),
-            }
-        }
-    };
-    Ok(Authenticated {
-        account: Some(record.account),
-        groups,
-        kind: Some(record.kind),
-        limits,
-        via_token: record.via_token,
-    })
-}
-
-/// Groups of a token's owner. Machine owners may have no user record; a
-/// disabled owner's tokens stop working.
-fn owner_groups(store: &dyn Store, owner: &str) -> Result<Vec<String>, Error> {
-    let user: Option<UserRecord> = records::load(store, &records::user_key(owner))?;
-    match user {
-        Some(user) if user.disabled => Err(Error::Unauthorized("token owner disabled")),
-        Some(user) => Ok(user.groups),
-        None => Ok(Vec::new()),
-    }
-}
-
-fn parse_limits(key: &str, limits: &[String]) -> Result<Option<Vec<ScopeLimit>>, Error> {
-    if limits.is_empty() {
-        return Ok(None);
-    }
-    limits
-        .iter()
-        .map(|limit| {
-            ScopeLimit::parse(limit).map_err(|error| {
-                Error::unavailable(format!("unreadable limit in record {key}: {error}"))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
 }
 
 /// Account names: 1 to 64 of lowercase letters, digits, `.`, `_`, `-`, `@`,
@@ -409,8 +266,9 @@ pub(crate) mod tests_support {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::records::{encode, TokenRecord, UserRecord, VERSION};
-    use crate::store::MemoryStore;
+    use crate::records::{self, encode, TokenRecord, UserRecord, VERSION};
+    use crate::store::{MemoryStore, StoreError};
+    use crate::{password, secret};
 
     const LOCKOUT: PasswordSettings = PasswordSettings {
         lockout: Lockout {
@@ -430,9 +288,17 @@ mod tests {
             groups: vec!["team".into()],
             disabled: false,
             created_at: 0,
+            id: Some("alice-1".into()),
+            password_epoch: Some("epoch-1".into()),
         };
         store.set("user/alice", &encode(&user)).unwrap();
         store
+    }
+
+    fn change_user(store: &MemoryStore, change: impl FnOnce(&mut UserRecord)) {
+        let mut user: UserRecord = records::load(store, "user/alice").unwrap().unwrap();
+        change(&mut user);
+        store.set("user/alice", &encode(&user)).unwrap();
     }
 
     fn add_token(store: &MemoryStore, secret: &str, kind: CredentialKind, expires_at: Option<u64>) {
@@ -440,6 +306,7 @@ mod tests {
             v: VERSION,
             kind,
             owner: "alice".into(),
+            owner_id: Some("alice-1".into()),
             name: "ci".into(),
             limits: vec!["repository:team/app:pull".into()],
             expires_at,
@@ -557,9 +424,9 @@ mod tests {
         assert_eq!(store.writes(), writes + 2);
         assert!(authenticate_secret("alice", "wrong", &store, &settings, NOW + 301).is_err());
         // A new password makes old markers useless.
-        let mut user: UserRecord = records::load(&store, "user/alice").unwrap().unwrap();
-        user.password = password::hash("changed").unwrap();
-        store.set("user/alice", &encode(&user)).unwrap();
+        change_user(&store, |user| {
+            user.password = password::hash("changed").unwrap()
+        });
         assert!(authenticate_secret("alice", "right", &store, &settings, NOW + 301).is_err());
     }
 
@@ -575,9 +442,7 @@ mod tests {
     #[test]
     fn disabled_user_is_refused_even_with_the_right_password() {
         let store = store_with_alice();
-        let mut user: UserRecord = records::load(&store, "user/alice").unwrap().unwrap();
-        user.disabled = true;
-        store.set("user/alice", &encode(&user)).unwrap();
+        change_user(&store, |user| user.disabled = true);
         assert!(login(&store, "alice", "right", NOW).is_err());
         add_token(&store, "sgd_tok", CredentialKind::Deploy, None);
         assert!(
@@ -613,6 +478,9 @@ mod tests {
         assert_eq!(store.writes(), before + 1);
         login(&store, "x", "sgj_job", NOW + LAST_USED_RESOLUTION).unwrap();
         assert_eq!(store.writes(), before + 2);
+        let key = records::token_key(&secret::digest_hex("sgj_job"));
+        let record: TokenRecord = records::load(&store, &key).unwrap().unwrap();
+        assert_eq!(record.last_used, None, "the token record is never written");
     }
 
     #[test]
@@ -641,6 +509,11 @@ mod tests {
             authenticate_refresh(&refresh, "reg", &store, NOW + 100).is_err(),
             "expired"
         );
+        change_user(&store, |user| user.groups.clear());
+        assert!(
+            authenticate_refresh(&refresh, "reg", &store, NOW).is_ok(),
+            "a group change is no password change"
+        );
         store.delete("user/alice").unwrap();
         assert!(
             authenticate_refresh(&refresh, "reg", &store, NOW).is_err(),
@@ -664,5 +537,237 @@ mod tests {
             authenticate_refresh(&refresh, "reg", &store, NOW).is_err(),
             "dies with the token"
         );
+    }
+
+    /// Refresh tokens obtained with a password, and what ends them.
+    #[test]
+    fn password_refresh_tokens_die_with_the_password_epoch() {
+        type Change = fn(&mut UserRecord);
+        let cases: [(&str, Change, bool); 5] = [
+            ("nothing changes", |_| {}, true),
+            ("groups change", |user| user.groups.clear(), true),
+            (
+                "password changed (the admin API sets a new epoch)",
+                |user| user.password_epoch = Some("epoch-2".into()),
+                false,
+            ),
+            (
+                "disabled (the admin API sets a new epoch) and enabled again",
+                |user| user.password_epoch = Some("epoch-3".into()),
+                false,
+            ),
+            (
+                "deleted and created again (new id and epoch)",
+                |user| {
+                    user.id = Some("alice-2".into());
+                    user.password_epoch = Some("epoch-4".into());
+                },
+                false,
+            ),
+        ];
+        for (what, change, is_alive) in cases {
+            let store = store_with_alice();
+            let alice = login(&store, "alice", "right", NOW).unwrap();
+            assert_eq!(alice.password_epoch(), Some("epoch-1"));
+            let refresh = crate::refresh::issue(&store, &alice, "reg", NOW, 100).unwrap();
+            change_user(&store, change);
+            assert_eq!(
+                authenticate_refresh(&refresh, "reg", &store, NOW + 1).is_ok(),
+                is_alive,
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refresh_token_from_an_api_token_follows_the_token_not_the_password() {
+        let store = store_with_alice();
+        add_token(&store, "sgp_laptop", CredentialKind::Personal, None);
+        let by_token = login(&store, "x", "sgp_laptop", NOW).unwrap();
+        assert_eq!(by_token.password_epoch(), None);
+        let refresh = crate::refresh::issue(&store, &by_token, "reg", NOW, 100).unwrap();
+        change_user(&store, |user| user.password_epoch = Some("epoch-2".into()));
+        assert!(
+            authenticate_refresh(&refresh, "reg", &store, NOW).is_ok(),
+            "a password change leaves API tokens alone"
+        );
+        change_user(&store, |user| user.id = Some("alice-2".into()));
+        assert!(
+            authenticate_refresh(&refresh, "reg", &store, NOW).is_err(),
+            "a re-created owner ends the token and its refresh tokens"
+        );
+    }
+
+    /// A token's owner must be the very user it was created for.
+    #[test]
+    fn api_tokens_need_their_owner() {
+        type Change = fn(&MemoryStore);
+        let cases: [(&str, Change, bool); 6] = [
+            ("owner as created", |_| {}, true),
+            (
+                "owner deleted",
+                |store| store.delete("user/alice").unwrap(),
+                false,
+            ),
+            (
+                "owner deleted and created again",
+                |store| change_user(store, |user| user.id = Some("alice-2".into())),
+                false,
+            ),
+            (
+                "owner record without an id (the token has one)",
+                |store| change_user(store, |user| user.id = None),
+                false,
+            ),
+            (
+                "owner disabled",
+                |store| change_user(store, |user| user.disabled = true),
+                false,
+            ),
+            (
+                "owner's password changed",
+                |store| change_user(store, |user| user.password_epoch = None),
+                true,
+            ),
+        ];
+        for (what, change, is_accepted) in cases {
+            let store = store_with_alice();
+            add_token(&store, "sgd_tok", CredentialKind::Deploy, None);
+            change(&store);
+            assert_eq!(
+                login(&store, "x", "sgd_tok", NOW).is_ok(),
+                is_accepted,
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn records_written_before_ids_match_only_each_other() {
+        let store = store_with_alice();
+        change_user(&store, |user| user.id = None);
+        let legacy = TokenRecord {
+            v: VERSION,
+            kind: CredentialKind::Personal,
+            owner: "alice".into(),
+            owner_id: None,
+            name: "old".into(),
+            limits: vec![],
+            expires_at: None,
+            created_at: 0,
+            last_used: Some(5),
+        };
+        let key = records::token_key(&secret::digest_hex("sgp_old"));
+        store.set(&key, &encode(&legacy)).unwrap();
+        assert!(login(&store, "x", "sgp_old", NOW).is_ok());
+        change_user(&store, |user| user.id = Some("alice-2".into()));
+        assert!(login(&store, "x", "sgp_old", NOW).is_err());
+        for owner in ["root", "ghost"] {
+            let orphan = TokenRecord {
+                owner: owner.into(),
+                ..legacy.clone()
+            };
+            store.set(&key, &encode(&orphan)).unwrap();
+            assert!(
+                login(&store, "x", "sgp_old", NOW).is_err(),
+                "{owner} has no user record"
+            );
+        }
+    }
+
+    /// A store that runs `then` right after the first read of `key`: what
+    /// an admin request landing between a load and a save would do.
+    struct Interleaved<'a> {
+        inner: MemoryStore,
+        key: String,
+        then: std::cell::RefCell<Option<AdminAction<'a>>>,
+    }
+
+    type AdminAction<'a> = Box<dyn FnOnce(&MemoryStore) + 'a>;
+
+    impl Store for Interleaved<'_> {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            let value = self.inner.get(key);
+            if key == self.key {
+                if let Some(then) = self.then.borrow_mut().take() {
+                    then(&self.inner);
+                }
+            }
+            value
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+            self.inner.set(key, value)
+        }
+        fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.inner.delete(key)
+        }
+        fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+            self.inner.keys(prefix)
+        }
+        fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+            self.inner.increment(key, delta)
+        }
+    }
+
+    #[test]
+    fn a_revocation_between_load_and_last_used_write_stays_revoked() {
+        let inner = store_with_alice();
+        add_token(&inner, "sgd_tok", CredentialKind::Deploy, None);
+        let key = records::token_key(&secret::digest_hex("sgd_tok"));
+        let revoked = key.clone();
+        let store = Interleaved {
+            inner,
+            key: key.clone(),
+            then: std::cell::RefCell::new(Some(Box::new(move |store: &MemoryStore| {
+                store.delete(&revoked).unwrap()
+            }))),
+        };
+        // This request loaded the record before the revocation landed; it
+        // may still finish, but it must not write the record back.
+        let raced = authenticate_secret("x", "sgd_tok", &store, &LOCKOUT, NOW);
+        assert!(raced.is_ok());
+        assert_eq!(store.inner.get(&key).unwrap(), None, "not re-created");
+        assert!(store
+            .inner
+            .get(&records::last_used_key(&secret::digest_hex("sgd_tok")))
+            .unwrap()
+            .is_some());
+        assert!(authenticate_secret("x", "sgd_tok", &store, &LOCKOUT, NOW + 1).is_err());
+    }
+
+    #[test]
+    fn a_user_deleted_during_a_login_leaves_no_usable_refresh_token() {
+        let store = store_with_alice();
+        add_token(&store, "sgp_laptop", CredentialKind::Personal, None);
+        // Both logins pass their checks, then the user is deleted (user
+        // record first, then the sweep), then they write their refresh
+        // tokens: the late writes survive the sweep.
+        let by_password = login(&store, "alice", "right", NOW).unwrap();
+        let by_token = login(&store, "x", "sgp_laptop", NOW).unwrap();
+        store.delete("user/alice").unwrap();
+        for key in store.keys("token/").unwrap() {
+            store.delete(&key).unwrap();
+        }
+        let late = [
+            crate::refresh::issue(&store, &by_password, "reg", NOW, 100).unwrap(),
+            crate::refresh::issue(&store, &by_token, "reg", NOW, 100).unwrap(),
+        ];
+        for refresh in &late {
+            assert!(authenticate_refresh(refresh, "reg", &store, NOW).is_err());
+        }
+        // A new user alice (as the admin API creates her) gets none of it.
+        let user = UserRecord {
+            v: VERSION,
+            password: password::hash("right").unwrap(),
+            groups: vec![],
+            disabled: false,
+            created_at: NOW,
+            id: Some("alice-2".into()),
+            password_epoch: Some("epoch-9".into()),
+        };
+        store.set("user/alice", &encode(&user)).unwrap();
+        for refresh in &late {
+            assert!(authenticate_refresh(refresh, "reg", &store, NOW).is_err());
+        }
     }
 }
