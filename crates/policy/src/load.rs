@@ -501,7 +501,8 @@ actions = ["push"]
     fn issuers_load() {
         let text = format!("{ISSUER}\n[[issuer]]\nname = \"lab\"\nurl = \"http://127.0.0.1:9000\"\naudience = [\"a\", \"b\"]\njwks_url = \"http://127.0.0.1:9000/keys\"\nmax_age = 900\n\n[[allow]]\nwho = [\"oidc:github\", \"kind:oidc\"]\nwhen = {{ repository_owner = \"acme\", ref = \"refs/heads/*\", \"kubernetes.io\".namespace = \"ci\" }}\nwhat = [\"repository:{{claim:repository}}/**\"]\nactions = [\"pull\", \"push\"]\n");
         let policy = Policy::from_toml([("ci.toml", text.as_str())]).unwrap();
-        let issuers: Vec<(&str, &str, &[String], Option<&str>, Option<u64>)> = policy
+        type Fields<'a> = (&'a str, &'a str, &'a [String], Option<&'a str>, Option<u64>);
+        let issuers: Vec<Fields<'_>> = policy
             .issuers()
             .iter()
             .map(|i| (i.name(), i.url(), i.audiences(), i.jwks_url(), i.max_age()))

@@ -63,8 +63,11 @@ pub(crate) struct RuleSource {
     /// A JSON object, as text.
     pub(crate) claims: Option<Located<String>>,
     /// `when`: (claim path, pattern) pairs; a nested table gives a path of several keys.
-    pub(crate) when: Option<Located<Vec<(Vec<String>, String)>>>,
+    pub(crate) when: Option<Located<Vec<ConditionSource>>>,
 }
+
+/// One `when` entry as written: the claim's path (one key, or nested keys) and its pattern.
+pub(crate) type ConditionSource = (Vec<String>, String);
 
 /// An `[[issuer]]` as written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
