@@ -14,7 +14,7 @@ fi
 
 export RUSTC_BOOTSTRAP=1
 sep=$'\xff'
-for target in request records; do
+for target in request records id_token; do
     corpus="corpus/$target"
     mkdir -p "$corpus"
     # Seed the corpus with real shapes so the fuzzer starts from valid requests.
@@ -32,6 +32,11 @@ for target in request records; do
         records)
             printf '{"v":1,"password":"p","groups":["team"],"disabled":false,"created_at":1}' >"$corpus/seed-user"
             printf '{"v":1,"kind":"deploy","owner":"ci","name":"x","limits":[],"expires_at":null,"created_at":0}' >"$corpus/seed-token"
+            ;;
+        id_token)
+            # A token, NUL, the JWKS the fake issuer serves (also read as a discovery document).
+            printf 'eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIn0.eyJpc3MiOiJodHRwOi8vMTI3LjAuMC4xOjkiLCJzdWIiOiJ4IiwiYXVkIjoiciIsImV4cCI6MTgwMDAwMDEwMH0.AAAA\0{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},{"kty":"RSA","kid":"k2","alg":"RS256","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB"}]}' >"$corpus/seed-es256"
+            printf '{"issuer":"http://127.0.0.1:9","jwks_uri":"http://127.0.0.1:9/keys"}' >"$corpus/seed-discovery"
             ;;
     esac
     echo "fuzzing $target for ${seconds}s"

@@ -370,7 +370,7 @@ impl Admin<'_, '_> {
         let (default_ttl, max_ttl) = match new.kind {
             CredentialKind::Job => (DEFAULT_JOB_TTL, MAX_JOB_TTL),
             CredentialKind::Personal | CredentialKind::Deploy => (DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL),
-            CredentialKind::Password => {
+            CredentialKind::Password | CredentialKind::Oidc => {
                 return Err(Error::bad_request("kind must be personal, deploy or job"))
             }
         };
@@ -595,6 +595,7 @@ impl Admin<'_, '_> {
             account: request.account.as_deref(),
             groups: &groups,
             kind,
+            workload: None,
         };
         let policy = grant::policy()?;
         let limits = (!limits.is_empty()).then_some(limits.as_slice());

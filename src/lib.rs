@@ -18,6 +18,7 @@ pub mod grant;
 pub mod handle;
 pub mod http;
 pub mod log;
+pub mod oidc;
 pub mod password;
 pub mod records;
 pub mod refresh;

@@ -133,6 +133,7 @@ impl Authenticated {
             account: self.account.as_deref(),
             groups: &self.groups,
             kind: self.kind,
+            workload: None,
         }
     }
 

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use scopegate_policy::{parse_scopes, Caller, CredentialKind, Policy, PolicyTests, ScopeLimit};
+use scopegate_policy::{
+    parse_scopes, Caller, CredentialKind, Policy, PolicyTests, ScopeLimit, Workload,
+};
+use serde_json::{Map, Value};
 
 /// Exit code for a policy that is invalid or fails its tests.
 const FAILED: u8 = 1;
@@ -43,6 +46,14 @@ pub(crate) enum PolicyCommand {
             default_value_if("account", clap::builder::ArgPredicate::IsPresent, "password")
         )]
         kind: Option<CredentialKind>,
+        /// A workload's trusted issuer (an [[issuer]] name): the caller presents an OIDC ID
+        /// token of that issuer instead of an account's credential.
+        #[arg(long, conflicts_with_all = ["account", "groups", "kind"])]
+        issuer: Option<String>,
+        /// A claim of the workload's ID token, as NAME=VALUE (repeatable), e.g.
+        /// --claim repository=acme/app --claim ref=refs/heads/main.
+        #[arg(long = "claim", requires = "issuer", value_parser = parse_claim)]
+        claims: Vec<(String, String)>,
         /// A credential scope limit, e.g. repository:team/**:pull (repeatable).
         #[arg(long = "limit")]
         limits: Vec<ScopeLimit>,
@@ -64,14 +75,31 @@ pub(crate) fn run(command: PolicyCommand) -> ExitCode {
             account,
             groups,
             kind,
+            issuer,
+            claims,
             limits,
             scopes,
             json,
         } => {
+            let claims: Map<String, Value> = claims
+                .into_iter()
+                .map(|(name, value)| (name, Value::String(value)))
+                .collect();
+            let workload_account = issuer.as_ref().map(|issuer| {
+                let sub = claims
+                    .get("sub")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                format!("{issuer}:{sub}")
+            });
             let caller = Caller {
-                account: account.as_deref(),
+                account: workload_account.as_deref().or(account.as_deref()),
                 groups: &groups,
                 kind,
+                workload: issuer.as_deref().map(|issuer| Workload {
+                    issuer,
+                    claims: &claims,
+                }),
             };
             let limits = (!limits.is_empty()).then_some(limits);
             explain(&dir, &caller, &scopes, limits.as_deref(), json)
@@ -108,7 +136,7 @@ fn check(dir: &Path) -> ExitCode {
         return ExitCode::from(FAILED);
     }
     println!(
-        "{}: ok ({} file{}, {} rule{}, {} group{})",
+        "{}: ok ({} file{}, {} rule{}, {} group{}, {} issuer{})",
         dir.display(),
         policy.files().len(),
         plural(policy.files().len()),
@@ -116,6 +144,8 @@ fn check(dir: &Path) -> ExitCode {
         plural(policy.rule_count()),
         policy.groups().len(),
         plural(policy.groups().len()),
+        policy.issuers().len(),
+        plural(policy.issuers().len()),
     );
     ExitCode::SUCCESS
 }
@@ -175,6 +205,14 @@ fn explain(
         print!("{explanation}");
     }
     ExitCode::SUCCESS
+}
+
+/// `NAME=VALUE` for `--claim`.
+fn parse_claim(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("expected NAME=VALUE, got {text:?}")),
+    }
 }
 
 fn plural(count: usize) -> &'static str {

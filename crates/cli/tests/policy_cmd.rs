@@ -46,7 +46,7 @@ fn check_accepts_the_shipped_policies() {
     let out = scopegate(&["policy", "check", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains(": ok (5 files"),
+        text(&out.stdout).contains(": ok (6 files, 12 rules, 4 groups, 2 issuers)"),
         "{}",
         text(&out.stdout)
     );
@@ -182,6 +182,50 @@ fn explain_shows_grant_and_rules() {
 }
 
 #[test]
+fn explain_takes_a_workload_with_claims() {
+    let dir = shipped();
+    let explain = |owner: &str| {
+        let out = scopegate(&[
+            "policy",
+            "explain",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--issuer",
+            "github",
+            "--claim",
+            "sub=repo:your_org/app:ref:refs/heads/main",
+            "--claim",
+            "repository=your_org/app",
+            "--claim",
+            &format!("repository_owner={owner}"),
+            "--claim",
+            "ref=refs/heads/main",
+            "--scope",
+            "repository:your_org/app/web:push,delete",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let stdout = explain("your_org");
+    assert!(
+        stdout.starts_with(
+            "caller: github:repo:your_org/app:ref:refs/heads/main (oidc), issuer github\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("repository:{claim:repository}/**  pull,push  when ref = \"refs/heads/main\", repository_owner = \"your_org\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("token grants: repository:your_org/app/web:push\n"),
+        "{stdout}"
+    );
+    let stdout = explain("mallory");
+    assert!(stdout.contains("token grants: nothing\n"), "{stdout}");
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let dir = shipped();
     let dir = dir.to_str().unwrap();
@@ -224,6 +268,40 @@ fn usage_errors_exit_2() {
             dir,
             "--limit",
             "repository:a:fly",
+            "--scope",
+            "repository:a:pull",
+        ],
+        &[
+            "policy",
+            "explain",
+            "--dir",
+            dir,
+            "--claim",
+            "ref=main",
+            "--scope",
+            "repository:a:pull",
+        ],
+        &[
+            "policy",
+            "explain",
+            "--dir",
+            dir,
+            "--issuer",
+            "github",
+            "--account",
+            "a",
+            "--scope",
+            "repository:a:pull",
+        ],
+        &[
+            "policy",
+            "explain",
+            "--dir",
+            dir,
+            "--issuer",
+            "github",
+            "--claim",
+            "ref",
             "--scope",
             "repository:a:pull",
         ],

@@ -50,6 +50,7 @@ fn evaluate(c: &mut Criterion) {
             account: Some("alice"),
             groups: &groups,
             kind: Some(CredentialKind::Password),
+            workload: None,
         };
         let grant = policy.evaluate(&caller, &scopes, None);
         assert!(!grant.access.is_empty());

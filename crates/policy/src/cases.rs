@@ -12,6 +12,17 @@
 //! expect  = "repository:platform/api:pull"       # or a list, or [] for nothing
 //! claims  = { region = "eu" }       # optional: the exact extra claims expected
 //! ```
+//!
+//! A workload (OIDC ID token) case names its issuer and the token's claims instead of an
+//! account; `account`, `groups` and `kind` must then be left out:
+//!
+//! ```toml
+//! [[case]]
+//! issuer   = "github"               # an [[issuer]] name of the policy
+//! id_token = { sub = "repo:acme/app:ref:refs/heads/main", repository = "acme/app", ref = "refs/heads/main" }
+//! scope    = "repository:acme/app/web:push"
+//! expect   = "repository:acme/app/web:push"
+//! ```
 
 use std::fmt;
 use std::path::Path;
@@ -26,7 +37,7 @@ use crate::load::{read_toml_files, table_to_json, LineIndex, LoadError};
 use crate::policy::Policy;
 use crate::scope::{parse_scopes, Scope};
 use crate::source::Problem;
-use crate::subject::{Caller, CredentialKind};
+use crate::subject::{Caller, CredentialKind, Workload};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +57,8 @@ struct CaseToml {
     limits: Option<Vec<Spanned<String>>>,
     expect: Spanned<OneOrMany>,
     claims: Option<toml::Table>,
+    issuer: Option<Spanned<String>>,
+    id_token: Option<toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +92,8 @@ pub struct PolicyTestCase {
     /// Expected access entries in scope grammar, canonical and sorted.
     expected: Vec<String>,
     claims: Option<Map<String, Value>>,
+    /// A workload caller: issuer name and ID-token claims.
+    workload: Option<(String, Map<String, Value>)>,
 }
 
 /// All cases of a tests directory.
@@ -130,10 +145,21 @@ impl PolicyTests {
 impl PolicyTestCase {
     /// Evaluates the case and compares the grant with the expectation.
     pub fn run(&self, policy: &Policy) -> TestResult {
+        let workload_account = self.workload.as_ref().map(|(issuer, claims)| {
+            let sub = claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            format!("{issuer}:{sub}")
+        });
         let caller = Caller {
-            account: self.account.as_deref(),
+            account: workload_account.as_deref().or(self.account.as_deref()),
             groups: &self.groups,
             kind: self.kind,
+            workload: self
+                .workload
+                .as_ref()
+                .map(|(issuer, claims)| Workload { issuer, claims }),
         };
         let explanation = policy.explain(&caller, &self.scopes, self.limits.as_deref());
         let mut actual: Vec<String> = explanation
@@ -144,6 +170,11 @@ impl PolicyTestCase {
             .collect();
         actual.sort();
         let mut failures = Vec::new();
+        if let Some((issuer, _)) = &self.workload {
+            if !policy.issuers().iter().any(|i| i.name() == issuer) {
+                failures.push(format!("issuer {issuer:?} is not declared in the policy"));
+            }
+        }
         if actual != self.expected {
             failures.push(format!(
                 "expected {}, got {}",
@@ -283,6 +314,32 @@ fn parse_file(file: &str, text: &str) -> Result<Vec<PolicyTestCase>, Vec<Problem
                 }
             },
         };
+        let workload = match (case.issuer, case.id_token) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                case_problems.push(problem(start, "`id_token` needs an `issuer`".into()));
+                None
+            }
+            (Some(issuer), id_token) => {
+                if case.account.is_some() || kind.is_some() || !case.groups.is_empty() {
+                    case_problems.push(problem(
+                        issuer.span().start,
+                        "a workload case (`issuer`) has no `account`, `groups` or `kind`".into(),
+                    ));
+                }
+                match id_token
+                    .map(table_to_json)
+                    .unwrap_or(Ok(Value::Object(Map::new())))
+                {
+                    Ok(Value::Object(claims)) => Some((issuer.into_inner(), claims)),
+                    Ok(_) => None,
+                    Err(message) => {
+                        case_problems.push(problem(start, message));
+                        None
+                    }
+                }
+            }
+        };
         if case.account.is_none() && !case.groups.is_empty() {
             case_problems.push(problem(
                 start,
@@ -346,6 +403,7 @@ fn parse_file(file: &str, text: &str) -> Result<Vec<PolicyTestCase>, Vec<Problem
             limits,
             expected,
             claims,
+            workload,
         });
     }
     if problems.is_empty() {

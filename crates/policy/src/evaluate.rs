@@ -9,6 +9,7 @@ use crate::policy::{Policy, Rule};
 use crate::scope::Scope;
 use crate::source::Effect;
 use crate::subject::{Caller, CredentialKind, Subject};
+use serde_json::{Map, Value};
 
 /// The caller, resolved against one policy.
 pub(crate) struct CallerContext<'c> {
@@ -18,6 +19,16 @@ pub(crate) struct CallerContext<'c> {
     /// Static and store groups the policy knows, sorted.
     pub(crate) groups: Vec<u32>,
     pub(crate) kind: Option<CredentialKind>,
+    /// A workload's claims and the index of its issuer (`None`: not declared, so no
+    /// `oidc:NAME` subject matches).
+    pub(crate) workload: Option<WorkloadContext<'c>>,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct WorkloadContext<'c> {
+    pub(crate) issuer: Option<u32>,
+    pub(crate) issuer_name: &'c str,
+    pub(crate) claims: &'c Map<String, Value>,
 }
 
 /// A rule whose subject and pattern matched one requested resource.
@@ -104,12 +115,26 @@ impl Policy {
     }
 
     pub(crate) fn context<'c>(&self, caller: &Caller<'c>) -> CallerContext<'c> {
+        if let Some(workload) = caller.workload {
+            return CallerContext {
+                account: caller.account,
+                account_segment: None,
+                groups: Vec::new(),
+                kind: Some(CredentialKind::Oidc),
+                workload: Some(WorkloadContext {
+                    issuer: self.issuer_id(workload.issuer),
+                    issuer_name: workload.issuer,
+                    claims: workload.claims,
+                }),
+            };
+        }
         let Some(account) = caller.account else {
             return CallerContext {
                 account: None,
                 account_segment: None,
                 groups: Vec::new(),
                 kind: None,
+                workload: None,
             };
         };
         let mut groups: Vec<u32> = self.static_groups(account).to_vec();
@@ -120,7 +145,9 @@ impl Policy {
             account: Some(account),
             account_segment: account_segment(Some(account)),
             groups,
-            kind: caller.kind,
+            // Only a verified workload is of kind oidc.
+            kind: caller.kind.filter(|kind| *kind != CredentialKind::Oidc),
+            workload: None,
         }
     }
 
@@ -144,6 +171,7 @@ impl Policy {
         let requested = resource_type.resolve(scope.known_actions());
         let name_segments: Vec<&str> = scope.name().split('/').collect();
         let account = context.account_segment;
+        let claims = context.workload.map(|w| w.claims);
 
         let mut matches = Vec::new();
         self.index(resource_type)
@@ -152,10 +180,11 @@ impl Policy {
                     return;
                 };
                 let is_match = self.is_subject_match(context, rule)
+                    && is_condition_met(rule, claims)
                     && rule
                         .what
                         .get(entry.pattern as usize)
-                        .is_some_and(|p| p.matches(&name_segments, account));
+                        .is_some_and(|p| p.matches_with(&name_segments, account, claims));
                 if is_match {
                     matches.push(RuleMatch {
                         rule: entry.rule,
@@ -208,14 +237,20 @@ impl Policy {
         }
     }
 
-    fn is_subject_match(&self, context: &CallerContext<'_>, rule: &Rule) -> bool {
+    pub(crate) fn is_subject_match(&self, context: &CallerContext<'_>, rule: &Rule) -> bool {
+        let is_workload = context.workload.is_some();
+        let is_account = context.account.is_some() && !is_workload;
         rule.who.iter().any(|subject| match subject {
             Subject::Anyone => true,
-            Subject::Anonymous => context.account.is_none(),
-            Subject::Authenticated => context.account.is_some(),
-            Subject::User(name) => context.account == Some(name.as_str()),
-            Subject::Group(id) => context.groups.binary_search(id).is_ok(),
-            Subject::Kind(kind) => context.account.is_some() && context.kind == Some(*kind),
+            Subject::Anonymous => context.account.is_none() && !is_workload,
+            Subject::Authenticated => is_account,
+            Subject::User(name) => is_account && context.account == Some(name.as_str()),
+            Subject::Group(id) => is_account && context.groups.binary_search(id).is_ok(),
+            Subject::Kind(CredentialKind::Oidc) => is_workload,
+            Subject::Kind(kind) => is_account && context.kind == Some(*kind),
+            Subject::Issuer(id) => context
+                .workload
+                .is_some_and(|workload| workload.issuer == Some(*id)),
         })
     }
 
@@ -235,6 +270,16 @@ impl Policy {
                 .unwrap_or_default(),
             line: rule.at.line,
         }
+    }
+}
+
+/// Whether every `when` condition of `rule` holds for the workload's claims; a rule
+/// without conditions always passes, one with conditions never does without claims.
+pub(crate) fn is_condition_met(rule: &Rule, claims: Option<&Map<String, Value>>) -> bool {
+    match claims {
+        _ if rule.when.is_empty() => true,
+        None => false,
+        Some(claims) => rule.when.iter().all(|condition| condition.holds(claims)),
     }
 }
 
@@ -521,6 +566,7 @@ actions = ["*"]
                 account: c.account,
                 groups: &groups,
                 kind: c.kind,
+                workload: None,
             };
             let scopes = parse_scopes([c.scope]).unwrap();
             let limits: Option<Vec<ScopeLimit>> = c
@@ -542,6 +588,208 @@ actions = ["*"]
         }
     }
 
+    const WORKLOAD_POLICY: &str = r#"
+[groups]
+everyone = ["acme"]
+
+[[issuer]]
+name = "github"
+url = "https://token.actions.githubusercontent.com"
+audience = "registry.example.com"
+
+[[issuer]]
+name = "gitlab"
+url = "https://gitlab.com"
+audience = ["registry.example.com", "other"]
+
+[[allow]]
+who = ["oidc:github"]
+when = { repository_owner = "acme", ref = "refs/heads/main" }
+what = ["repository:{claim:repository}/**"]
+actions = ["pull", "push"]
+
+[[allow]]
+who = ["oidc:github"]
+when = { ref = "refs/tags/**" }
+what = ["repository:releases/{claim:repository}"]
+actions = ["push"]
+
+[[allow]]
+who = ["oidc:gitlab"]
+when = { namespace_path = "infra/*", "nested".inner = "x-*" }
+what = ["repository:infra/**"]
+actions = ["pull"]
+
+[[allow]]
+who = ["kind:oidc"]
+what = ["repository:ci/cache"]
+actions = ["pull"]
+
+[[allow]]
+who = ["authenticated"]
+what = ["repository:shared/**", "repository:{account}/**"]
+actions = ["pull", "push"]
+
+[[allow]]
+who = ["group:everyone"]
+what = ["repository:team/**"]
+actions = ["pull"]
+
+[[allow]]
+who = ["anyone"]
+what = ["repository:public/**"]
+actions = ["pull"]
+
+[[deny]]
+who = ["kind:oidc"]
+what = ["repository:**/prod"]
+actions = ["push"]
+"#;
+
+    #[test]
+    fn workloads() {
+        let policy = Policy::from_toml([("ci.toml", WORKLOAD_POLICY)]).unwrap();
+        let github = serde_json::json!({
+            "sub": "repo:acme/app:ref:refs/heads/main",
+            "repository": "acme/app",
+            "repository_owner": "acme",
+            "ref": "refs/heads/main",
+        });
+        let tag = serde_json::json!({"repository": "acme/app", "repository_owner": "acme", "ref": "refs/tags/v1.2"});
+        let branch = serde_json::json!({"repository": "acme/app", "repository_owner": "acme", "ref": "refs/heads/dev"});
+        let upper = serde_json::json!({"repository": "Acme/App", "repository_owner": "acme", "ref": "refs/heads/main"});
+        let sneaky = serde_json::json!({"repository": "acme/../root", "repository_owner": "acme", "ref": "refs/heads/main"});
+        let not_string = serde_json::json!({"repository": "acme/app", "repository_owner": ["acme"], "ref": "refs/heads/main"});
+        let gitlab =
+            serde_json::json!({"namespace_path": "infra/platform", "nested": {"inner": "x-1"}});
+        let gitlab_flat =
+            serde_json::json!({"namespace_path": "infra/platform", "nested.inner": "x-1"});
+        // (issuer, claims, scope, expected)
+        let cases: &[(&str, &serde_json::Value, &str, &str)] = &[
+            (
+                "github",
+                &github,
+                "repository:acme/app/web:pull,push",
+                "repository:acme/app/web:pull,push",
+            ),
+            (
+                "github",
+                &github,
+                "repository:acme/app:*",
+                "repository:acme/app:pull,push",
+            ),
+            ("github", &github, "repository:acme/other:push", ""),
+            ("github", &github, "repository:acme/app/prod:push", ""),
+            (
+                "github",
+                &github,
+                "repository:ci/cache:pull",
+                "repository:ci/cache:pull",
+            ),
+            (
+                "github",
+                &github,
+                "repository:public/x:pull",
+                "repository:public/x:pull",
+            ),
+            // Workloads are not `authenticated`, have no `{account}` and are in no group.
+            ("github", &github, "repository:shared/x:pull", ""),
+            ("github", &github, "repository:team/x:pull", ""),
+            ("github", &tag, "repository:acme/app/web:push", ""),
+            (
+                "github",
+                &tag,
+                "repository:releases/acme/app:push",
+                "repository:releases/acme/app:push",
+            ),
+            ("github", &branch, "repository:acme/app:push", ""),
+            (
+                "github",
+                &branch,
+                "repository:ci/cache:pull",
+                "repository:ci/cache:pull",
+            ),
+            ("github", &upper, "repository:acme/app:pull", ""),
+            ("github", &sneaky, "repository:acme/root:pull", ""),
+            ("github", &not_string, "repository:acme/app:pull", ""),
+            ("gitlab", &github, "repository:acme/app:pull", ""),
+            (
+                "gitlab",
+                &gitlab,
+                "repository:infra/x:pull",
+                "repository:infra/x:pull",
+            ),
+            ("gitlab", &gitlab_flat, "repository:infra/x:pull", ""),
+            ("undeclared", &github, "repository:acme/app:pull", ""),
+            (
+                "undeclared",
+                &github,
+                "repository:ci/cache:pull",
+                "repository:ci/cache:pull",
+            ),
+        ];
+        for (issuer, claims, scope, expected) in cases {
+            let claims = claims.as_object().unwrap();
+            let account = format!("{issuer}:repo:acme/app:ref:refs/heads/main");
+            let groups = ["everyone".to_owned()];
+            let caller = Caller {
+                account: Some(&account),
+                groups: &groups,
+                kind: Some(CredentialKind::Password),
+                workload: Some(crate::Workload { issuer, claims }),
+            };
+            let scopes = parse_scopes([*scope]).unwrap();
+            let grant = policy.evaluate(&caller, &scopes, None);
+            assert_eq!(
+                grant.scope_string(),
+                *expected,
+                "{issuer} {claims:?} asks {scope}"
+            );
+            assert_eq!(policy.explain(&caller, &scopes, None).grant, grant);
+        }
+
+        // Accounts never satisfy workload rules, whatever they are called or claim to be.
+        for kind in CredentialKind::ALL {
+            let caller = Caller {
+                account: Some("mallory"),
+                groups: &[],
+                kind: Some(kind),
+                workload: None,
+            };
+            let scopes =
+                parse_scopes(["repository:acme/app:pull repository:ci/cache:pull"]).unwrap();
+            assert_eq!(
+                policy.evaluate(&caller, &scopes, None).scope_string(),
+                "",
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn workload_explanations_name_issuer_and_conditions() {
+        let policy = Policy::from_toml([("ci.toml", WORKLOAD_POLICY)]).unwrap();
+        let claims = serde_json::json!({"repository": "acme/app", "repository_owner": "acme", "ref": "refs/heads/main"});
+        let caller = Caller {
+            account: Some("github:repo:acme/app:ref:refs/heads/main"),
+            groups: &[],
+            kind: None,
+            workload: Some(crate::Workload {
+                issuer: "github",
+                claims: claims.as_object().unwrap(),
+            }),
+        };
+        let scopes = parse_scopes(["repository:acme/app:push"]).unwrap();
+        let text = policy.explain(&caller, &scopes, None).to_string();
+        assert!(
+            text.starts_with(
+                "caller: github:repo:acme/app:ref:refs/heads/main (oidc), issuer github\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("allow ci.toml:15  repository:{claim:repository}/**  pull,push  when ref = \"refs/heads/main\", repository_owner = \"acme\""), "{text}");
+    }
+
     #[test]
     fn claims_come_from_granting_allows_first_rule_wins() {
         let policy = policy();
@@ -550,6 +798,7 @@ actions = ["*"]
             account: ALICE,
             groups: &groups,
             kind: None,
+            workload: None,
         };
         let scopes = parse_scopes(["repository:platform/api:pull"]).unwrap();
         let grant = policy.evaluate(&alice_in_ci, &scopes, None);
@@ -569,6 +818,7 @@ actions = ["*"]
             account: ALICE,
             groups: &[],
             kind: DEPLOY,
+            workload: None,
         };
         let scopes = parse_scopes(["repository:platform/api:delete"]).unwrap();
         assert!(policy.evaluate(&deploy, &scopes, None).claims.is_empty());
@@ -581,6 +831,7 @@ actions = ["*"]
             account: ALICE,
             groups: &[],
             kind: DEPLOY,
+            workload: None,
         };
         let scopes = parse_scopes(["repository:platform/api:push,delete"]).unwrap();
         let grant = policy.evaluate(&deploy, &scopes, None);
@@ -599,6 +850,7 @@ actions = ["*"]
             account: Some("root"),
             groups: &[],
             kind: None,
+            workload: None,
         };
         let scopes = parse_scopes(["registry:catalog:* repository:root/app:pull"]).unwrap();
         let grant = policy.evaluate(&caller, &scopes, None);
@@ -618,6 +870,7 @@ actions = ["*"]
             account: ALICE,
             groups: &[],
             kind: DEPLOY,
+            workload: None,
         };
         let scopes = parse_scopes(["repository:platform/api:push,delete,frob"]).unwrap();
         let explanation = policy.explain(&deploy, &scopes, None);
@@ -674,6 +927,7 @@ actions = ["*"]
             account: ALICE,
             groups: &[],
             kind: None,
+            workload: None,
         };
         for scope in [
             "repository:platform/api:*",

@@ -36,6 +36,8 @@ pub struct CallerSummary {
     pub groups: Vec<String>,
     /// The credential's scope limits; `None` when it has none.
     pub limits: Option<Vec<String>>,
+    /// For a workload: the name of the issuer that vouched for it; `None` otherwise.
+    pub issuer: Option<String>,
 }
 
 /// The decision for one requested scope.
@@ -109,6 +111,8 @@ pub struct MatchedRule {
     pub actions: Vec<String>,
     /// The rule's `description`.
     pub description: Option<String>,
+    /// The rule's `when` conditions (all met), as `claim = "pattern"`.
+    pub when: Vec<String>,
 }
 
 impl Policy {
@@ -122,13 +126,27 @@ impl Policy {
         let context = self.context(caller);
         let caller_summary = CallerSummary {
             account: context.account.map(str::to_owned),
-            kind: context.account.and(context.kind),
+            kind: if context.account.is_some() || context.workload.is_some() {
+                context.kind
+            } else {
+                None
+            },
             groups: context
                 .groups
                 .iter()
                 .filter_map(|id| self.groups.get(*id as usize).cloned())
                 .collect(),
             limits: limits.map(|l| l.iter().map(ToString::to_string).collect()),
+            issuer: context.workload.map(|w| {
+                if w.issuer.is_some() {
+                    w.issuer_name.to_owned()
+                } else {
+                    format!(
+                        "{} (not declared: no oidc:NAME rule applies)",
+                        w.issuer_name
+                    )
+                }
+            }),
         };
         let scopes = requested
             .iter()
@@ -217,6 +235,7 @@ impl Policy {
                     what: rule.what.get(m.pattern as usize)?.to_string(),
                     actions: rule.declared.names().map(str::to_owned).collect(),
                     description: rule.description.clone(),
+                    when: rule.when.iter().map(|c| c.describe()).collect(),
                 })
             })
             .collect();
@@ -247,7 +266,11 @@ impl fmt::Display for Explanation {
         match (&caller.account, caller.kind) {
             (Some(account), Some(kind)) => write!(f, "caller: {account} ({kind})")?,
             (Some(account), None) => write!(f, "caller: {account}")?,
-            (None, _) => write!(f, "caller: anonymous")?,
+            (None, Some(kind)) => write!(f, "caller: workload ({kind})")?,
+            (None, None) => write!(f, "caller: anonymous")?,
+        }
+        if let Some(issuer) = &caller.issuer {
+            write!(f, ", issuer {issuer}")?;
         }
         if caller.groups.is_empty() {
             writeln!(f)?;
@@ -328,6 +351,9 @@ impl fmt::Display for ScopeExplanation {
                     rule.what,
                     rule.actions.join(",")
                 )?;
+                if !rule.when.is_empty() {
+                    write!(f, "  when {}", rule.when.join(", "))?;
+                }
                 match &rule.description {
                     Some(description) => writeln!(f, "  ({description})")?,
                     None => writeln!(f)?,

@@ -47,7 +47,7 @@ impl Index {
             let existing = match segment {
                 Segment::Literal(literal) => self.nodes[node].children.get(literal).copied(),
                 Segment::Account => self.nodes[node].account_child,
-                Segment::Glob(_) | Segment::Star | Segment::DoubleStar => break,
+                Segment::Glob(_) | Segment::Star | Segment::DoubleStar | Segment::Claim(_) => break,
             };
             let next = match existing {
                 Some(next) => next as usize,

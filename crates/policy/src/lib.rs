@@ -9,6 +9,8 @@
 //! - [`Policy`] holds validated rules; [`Policy::evaluate`] returns a [`Grant`] and
 //!   [`Policy::explain`] an [`Explanation`] of it.
 //! - [`Policy::from_compiled`] decodes what `build.rs` embedded.
+//! - [`Policy::issuer_for`] finds the trusted OIDC [`Issuer`] of an ID token's `iss`; a
+//!   verified workload is evaluated as a [`Caller`] with a [`Workload`].
 #![forbid(unsafe_code)]
 
 mod action;
@@ -17,6 +19,7 @@ mod evaluate;
 mod explain;
 mod grant;
 mod index;
+mod issuer;
 mod limit;
 mod name;
 mod pattern;
@@ -35,12 +38,13 @@ pub use explain::{
     ActionExplanation, CallerSummary, Explanation, MatchedRule, Outcome, ScopeExplanation,
 };
 pub use grant::{Grant, GrantedAccess, RuleRef};
+pub use issuer::{check_url, Issuer};
 pub use limit::{LimitError, ScopeLimit};
 pub use name::MAX_NAME_LEN;
 pub use policy::{Policy, RESERVED_CLAIMS};
 pub use scope::{parse_scopes, Scope, ScopeError, ScopeErrorKind, MAX_SCOPES, MAX_SCOPE_VALUE_LEN};
 pub use source::{Effect, Problem};
-pub use subject::{Caller, CredentialKind, UnknownCredentialKind};
+pub use subject::{Caller, CredentialKind, UnknownCredentialKind, Workload};
 
 #[cfg(feature = "load")]
 pub use cases::{PolicyTestCase, PolicyTests, TestReport, TestResult};

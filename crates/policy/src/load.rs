@@ -11,7 +11,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::policy::Policy;
-use crate::source::{Effect, GroupSource, Located, Location, PolicySource, Problem, RuleSource};
+use crate::source::{
+    Effect, GroupSource, IssuerSource, Located, Location, PolicySource, Problem, RuleSource,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +24,25 @@ struct FileToml {
     allow: Vec<Spanned<RuleToml>>,
     #[serde(default)]
     deny: Vec<Spanned<RuleToml>>,
+    #[serde(default)]
+    issuer: Vec<Spanned<IssuerToml>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuerToml {
+    name: Spanned<String>,
+    url: Spanned<String>,
+    audience: Spanned<Audience>,
+    jwks_url: Option<Spanned<String>>,
+    max_age: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -32,6 +53,7 @@ struct RuleToml {
     actions: Vec<Spanned<String>>,
     description: Option<String>,
     claims: Option<Spanned<toml::Table>>,
+    when: Option<Spanned<toml::Table>>,
 }
 
 impl Policy {
@@ -98,6 +120,38 @@ fn add_file(source: &mut PolicySource, file: u32, name: &str, text: &str) -> Res
             members: located(members),
         });
     }
+    for issuer in parsed.issuer {
+        let header = lines.header_line(issuer.span().start);
+        let issuer = issuer.into_inner();
+        let audiences_at = at(issuer.audience.span());
+        let audiences = match issuer.audience.into_inner() {
+            Audience::One(one) => vec![one],
+            Audience::Many(many) => many,
+        };
+        source.issuers.push(IssuerSource {
+            at: Location { file, line: header },
+            name: Located {
+                at: at(issuer.name.span()),
+                value: issuer.name.into_inner(),
+            },
+            url: Located {
+                at: at(issuer.url.span()),
+                value: issuer.url.into_inner(),
+            },
+            audiences: Located {
+                at: audiences_at,
+                value: audiences,
+            },
+            jwks_url: issuer.jwks_url.map(|url| Located {
+                at: at(url.span()),
+                value: url.into_inner(),
+            }),
+            max_age: issuer.max_age.map(|max_age| Located {
+                at: at(max_age.span()),
+                value: max_age.into_inner(),
+            }),
+        });
+    }
     let mut rules: Vec<(usize, RuleSource)> = Vec::new();
     for (effect, list) in [(Effect::Allow, parsed.allow), (Effect::Deny, parsed.deny)] {
         for rule in list {
@@ -119,6 +173,24 @@ fn add_file(source: &mut PolicySource, file: u32, name: &str, text: &str) -> Res
                 }
                 None => None,
             };
+            let when = match rule.when {
+                Some(when) => {
+                    let when_at = at(when.span());
+                    let mut conditions = Vec::new();
+                    flatten_when(&mut Vec::new(), when.into_inner(), &mut conditions).map_err(
+                        |message| Problem {
+                            file: name.to_owned(),
+                            line: when_at.line,
+                            message,
+                        },
+                    )?;
+                    Some(Located {
+                        at: when_at,
+                        value: conditions,
+                    })
+                }
+                None => None,
+            };
             rules.push((
                 span.start,
                 RuleSource {
@@ -129,12 +201,41 @@ fn add_file(source: &mut PolicySource, file: u32, name: &str, text: &str) -> Res
                     actions: located(rule.actions),
                     description: rule.description,
                     claims,
+                    when,
                 },
             ));
         }
     }
     rules.sort_by_key(|(start, _)| *start);
     source.rules.extend(rules.into_iter().map(|(_, rule)| rule));
+    Ok(())
+}
+
+/// `when` as (claim path, pattern) pairs: a nested table (`"kubernetes.io".namespace = ".."`)
+/// gives a path of several keys; every value must be a string pattern.
+fn flatten_when(
+    path: &mut Vec<String>,
+    table: toml::Table,
+    conditions: &mut Vec<(Vec<String>, String)>,
+) -> Result<(), String> {
+    for (key, value) in table {
+        path.push(key);
+        match value {
+            toml::Value::String(pattern) => conditions.push((path.clone(), pattern)),
+            toml::Value::Table(nested) => flatten_when(path, nested, conditions)?,
+            other => {
+                return Err(format!(
+                "`when` claim {:?} must be a string pattern, not {}; claims are matched as strings",
+                path.join("."),
+                other.type_str()
+            ))
+            }
+        }
+        path.pop();
+    }
+    if conditions.len() > 32 {
+        return Err("`when` holds more than 32 conditions".into());
+    }
     Ok(())
 }
 
@@ -391,6 +492,91 @@ actions = ["push"]
                     "{text:?}\nwanted {want:?}\nfound {found:?}"
                 );
             }
+        }
+    }
+
+    const ISSUER: &str = "[[issuer]]\nname = \"github\"\nurl = \"https://token.actions.githubusercontent.com\"\naudience = \"registry.example.com\"\n";
+
+    #[test]
+    fn issuers_load() {
+        let text = format!("{ISSUER}\n[[issuer]]\nname = \"lab\"\nurl = \"http://127.0.0.1:9000\"\naudience = [\"a\", \"b\"]\njwks_url = \"http://127.0.0.1:9000/keys\"\nmax_age = 900\n\n[[allow]]\nwho = [\"oidc:github\", \"kind:oidc\"]\nwhen = {{ repository_owner = \"acme\", ref = \"refs/heads/*\", \"kubernetes.io\".namespace = \"ci\" }}\nwhat = [\"repository:{{claim:repository}}/**\"]\nactions = [\"pull\", \"push\"]\n");
+        let policy = Policy::from_toml([("ci.toml", text.as_str())]).unwrap();
+        type Fields<'a> = (&'a str, &'a str, &'a [String], Option<&'a str>, Option<u64>);
+        let issuers: Vec<Fields<'_>> = policy
+            .issuers()
+            .iter()
+            .map(|i| (i.name(), i.url(), i.audiences(), i.jwks_url(), i.max_age()))
+            .collect();
+        assert_eq!(
+            issuers,
+            [
+                (
+                    "github",
+                    "https://token.actions.githubusercontent.com",
+                    &["registry.example.com".to_owned()][..],
+                    None,
+                    None
+                ),
+                (
+                    "lab",
+                    "http://127.0.0.1:9000",
+                    &["a".to_owned(), "b".to_owned()][..],
+                    Some("http://127.0.0.1:9000/keys"),
+                    Some(900)
+                ),
+            ]
+        );
+        assert_eq!(
+            policy.issuer_for("http://127.0.0.1:9000").map(|i| i.name()),
+            Some("lab")
+        );
+        assert!(policy.issuer_for("http://127.0.0.1:9000/").is_none());
+        let when: Vec<String> = policy.rules[0].when.iter().map(|c| c.describe()).collect();
+        assert_eq!(
+            when,
+            [
+                "kubernetes.io.namespace = \"ci\"",
+                "ref = \"refs/heads/*\"",
+                "repository_owner = \"acme\""
+            ]
+        );
+        let decoded = Policy::from_compiled(&policy.to_compiled()).unwrap();
+        assert_eq!(decoded.issuers(), policy.issuers());
+    }
+
+    #[test]
+    fn issuer_and_workload_rejections() {
+        let rule = |who: &str, extra: &str| {
+            format!("{ISSUER}\n[[allow]]\nwho = [{who}]\nwhat = [\"repository:x/**\"]\nactions = [\"pull\"]\n{extra}")
+        };
+        let cases: Vec<(String, &str)> = vec![
+            (ISSUER.replace("https://token", "http://token"), "p.toml:3: issuer `url`: URL \"http://token.actions.githubusercontent.com\": must use https://"),
+            (ISSUER.replace("audience =", "audiences ="), "p.toml:4: unknown field `audiences`"),
+            (ISSUER.replace("\"registry.example.com\"", "[]"), "p.toml:4: `audience` must be a non-empty string"),
+            (format!("{ISSUER}max_age = 0\n"), "p.toml:5: `max_age` must be a positive number"),
+            (format!("{ISSUER}jwks_url = \"ftp://x\"\n"), "p.toml:5: `jwks_url`: URL \"ftp://x\": must start with https://"),
+            (format!("{ISSUER}\n{}", ISSUER.replace("token.actions", "other")), "p.toml:7: issuer \"github\" is declared twice (first at p.toml:2)"),
+            (format!("{ISSUER}\n{}", ISSUER.replace("github\"", "gh\"")), "p.toml:8: issuer URL \"https://token.actions.githubusercontent.com\" is declared twice"),
+            (ISSUER.replace("\"github\"", "\"git:hub\""), "p.toml:2: issuer name \"git:hub\" is not valid"),
+            (rule("\"oidc:gitlab\"", ""), "p.toml:7: issuer \"gitlab\" is not declared"),
+            (rule("\"anyone\"", "when = { ref = \"refs/heads/main\" }\n"), "p.toml:6: a rule with `when` or {claim:NAME} is about workloads"),
+            (rule("\"oidc:github\", \"authenticated\"", "when = { ref = \"main\" }\n"), "p.toml:6: a rule with `when`"),
+            (rule("\"oidc:github\"", "when = { ref = 1 }\n"), "p.toml:10: `when` claim \"ref\" must be a string pattern, not integer"),
+            (rule("\"oidc:github\"", "when = { ref = \"a**\" }\n"), "p.toml:10: `when` pattern \"a**\": ** must be a whole segment"),
+            (rule("\"oidc:github\"", "when = {}\n"), "p.toml:10: `when` is empty"),
+            (rule("\"oidc:github\"", "when = { \"a b\" = \"x\" }\n"), "p.toml:10: `when` claim \"a b\""),
+            (rule("\"oidc:github\"", "").replace("[[allow]]", "[[deny]]") + "when = { ref = \"x\" }\n", "p.toml:10: `when` only applies to allow rules"),
+            (rule("\"oidc:github\"", "").replace("repository:x/**", "repository:{claim:repository}/**").replace("[[allow]]", "[[deny]]"), "p.toml:6: {claim:NAME} only applies to allow rules"),
+            (rule("\"anyone\"", "").replace("repository:x/**", "repository:{claim:repository}/**"), "p.toml:6: a rule with `when` or {claim:NAME}"),
+            (rule("\"oidc:github\"", "").replace("repository:x/**", "repository:x-{claim:repository}"), "p.toml:8: pattern \"repository:x-{claim:repository}\": segment"),
+            (rule("\"oidc:github\"", "").replace("repository:x/**", "repository:{claim:}/**"), "p.toml:8: pattern \"repository:{claim:}/**\": segment \"{claim:}\": a claim name"),
+        ];
+        for (text, want) in &cases {
+            let found = problems(&[("p.toml", text)]);
+            assert!(
+                found.iter().any(|p| p.starts_with(want)),
+                "{text}\nwanted {want:?}\nfound {found:?}"
+            );
         }
     }
 

@@ -6,13 +6,20 @@
 //! account name, only for an authenticated caller whose account is a valid lowercase path
 //! component), or a literal with `*` inside (`ci-*`: any characters within one segment).
 //! Matching is exact otherwise: case-sensitive, no `?`, no character classes.
+//!
+//! In policy rules (not in credential limits) a whole segment may also be `{claim:NAME}`:
+//! the workload's ID-token claim NAME, standing for as many segments as it holds, and only
+//! when it is a valid repository path; otherwise the pattern matches nothing.
 
 use std::fmt;
+
+use serde_json::{Map, Value};
 
 use crate::action::ResourceType;
 use crate::name::{component_reason, is_host, is_path_component, MAX_NAME_LEN};
 
 pub(crate) const ACCOUNT_PLACEHOLDER: &str = "{account}";
+const CLAIM_PLACEHOLDER_START: &str = "{claim:";
 
 /// One segment of a name pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +34,8 @@ pub(crate) enum Segment {
     DoubleStar,
     /// `{account}`: the caller's own account name.
     Account,
+    /// `{claim:NAME}`: the workload's claim NAME, one or more segments.
+    Claim(Box<str>),
 }
 
 impl Segment {
@@ -38,6 +47,8 @@ impl Segment {
             Segment::Star => true,
             Segment::DoubleStar => false,
             Segment::Account => account == Some(segment),
+            // Expanded into literals before matching (see `ResourcePattern::matches_with`).
+            Segment::Claim(_) => false,
         }
     }
 }
@@ -51,8 +62,20 @@ pub(crate) struct ResourcePattern {
 }
 
 impl ResourcePattern {
-    /// Parses `type:name-pattern`; the error says what to change.
+    /// Parses `type:name-pattern`; the error says what to change. `{claim:NAME}` is refused
+    /// (credential limits have no claims to fill it).
     pub(crate) fn parse(text: &str) -> Result<ResourcePattern, String> {
+        let pattern = ResourcePattern::parse_rule(text)?;
+        if pattern.has_claims() {
+            return Err(format!(
+                "pattern {text:?}: {{claim:NAME}} is only allowed in policy rules"
+            ));
+        }
+        Ok(pattern)
+    }
+
+    /// Parses a rule's `what` entry: like [`ResourcePattern::parse`], `{claim:NAME}` allowed.
+    pub(crate) fn parse_rule(text: &str) -> Result<ResourcePattern, String> {
         let Some((type_text, name_pattern)) = text.split_once(':') else {
             return Err(format!(
                 "pattern {text:?} has no type; write e.g. \"repository:{text}\""
@@ -92,6 +115,48 @@ impl ResourcePattern {
         &self.segments
     }
 
+    /// Whether the pattern holds a `{claim:NAME}` placeholder.
+    pub(crate) fn has_claims(&self) -> bool {
+        self.segments
+            .iter()
+            .any(|segment| matches!(segment, Segment::Claim(_)))
+    }
+
+    /// [`ResourcePattern::matches`] with the workload's claims for `{claim:NAME}`: each
+    /// placeholder becomes the claim's segments when the claim is a string holding a valid
+    /// repository path; otherwise (absent, not a string, invalid, or no workload at all)
+    /// the pattern matches nothing.
+    pub(crate) fn matches_with(
+        &self,
+        name_segments: &[&str],
+        account: Option<&str>,
+        claims: Option<&Map<String, Value>>,
+    ) -> bool {
+        if !self.has_claims() {
+            return segments_match(&self.segments, name_segments, account);
+        }
+        let Some(claims) = claims else {
+            return false;
+        };
+        let mut expanded = Vec::with_capacity(self.segments.len() + 4);
+        for segment in &self.segments {
+            match segment {
+                Segment::Claim(name) => {
+                    let Some(path) = claims
+                        .get(&**name)
+                        .and_then(Value::as_str)
+                        .filter(|value| is_repository_path(value))
+                    else {
+                        return false;
+                    };
+                    expanded.extend(path.split('/').map(|part| Segment::Literal(part.into())));
+                }
+                other => expanded.push(other.clone()),
+            }
+        }
+        segments_match(&expanded, name_segments, account)
+    }
+
     /// Whether the pattern's first segment is a literal equal to `name` or a
     /// glob matching it (`ci-*` matches `ci-foo`). `*`, `**` and `{account}`
     /// name no particular namespace and never count.
@@ -99,7 +164,8 @@ impl ResourcePattern {
         match self.segments.first() {
             Some(Segment::Literal(literal)) => **literal == *name,
             Some(Segment::Glob(glob)) => glob_matches(glob.as_bytes(), name.as_bytes()),
-            Some(Segment::Star | Segment::DoubleStar | Segment::Account) | None => false,
+            Some(Segment::Star | Segment::DoubleStar | Segment::Account | Segment::Claim(_))
+            | None => false,
         }
     }
 
@@ -108,34 +174,48 @@ impl ResourcePattern {
     /// `account` must be the caller's account only when it is a valid path component (see
     /// [`account_segment`]); `None` makes `{account}` match nothing.
     pub(crate) fn matches(&self, name_segments: &[&str], account: Option<&str>) -> bool {
-        // The classic wildcard walk with one backtracking point, over segments: `**` is the
-        // star, every other segment matches exactly one name segment. Linear in practice,
-        // O(pattern × name) at worst; both are bounded by the 255-byte name limit.
-        let pattern = &self.segments;
-        let (mut p, mut n) = (0, 0);
-        let mut backtrack: Option<(usize, usize)> = None;
-        while n < name_segments.len() {
-            match pattern.get(p) {
-                Some(Segment::DoubleStar) => {
-                    backtrack = Some((p, n));
-                    p += 1;
-                }
-                Some(segment) if segment.matches_one(name_segments[n], account) => {
-                    p += 1;
-                    n += 1;
-                }
-                _ => match backtrack {
-                    Some((star, from)) => {
-                        backtrack = Some((star, from + 1));
-                        p = star + 1;
-                        n = from + 1;
-                    }
-                    None => return false,
-                },
-            }
-        }
-        pattern[p..].iter().all(|s| *s == Segment::DoubleStar)
+        self.matches_with(name_segments, account, None)
     }
+}
+
+/// A repository path a claim may stand for: lowercase components joined by `/`, no host,
+/// at most 255 bytes (so `Acme/App`, `../x` or `a//b` never stand for anything).
+fn is_repository_path(value: &str) -> bool {
+    !value.is_empty() && value.len() <= MAX_NAME_LEN && value.split('/').all(is_path_component)
+}
+
+/// Whether `pattern` (no `{claim:NAME}` left in it) matches a name already split at `/`.
+pub(crate) fn segments_match(
+    pattern: &[Segment],
+    name_segments: &[&str],
+    account: Option<&str>,
+) -> bool {
+    // The classic wildcard walk with one backtracking point, over segments: `**` is the
+    // star, every other segment matches exactly one name segment. Linear in practice,
+    // O(pattern × name) at worst; both are bounded by the 255-byte name limit.
+    let (mut p, mut n) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while n < name_segments.len() {
+        match pattern.get(p) {
+            Some(Segment::DoubleStar) => {
+                backtrack = Some((p, n));
+                p += 1;
+            }
+            Some(segment) if segment.matches_one(name_segments[n], account) => {
+                p += 1;
+                n += 1;
+            }
+            _ => match backtrack {
+                Some((star, from)) => {
+                    backtrack = Some((star, from + 1));
+                    p = star + 1;
+                    n = from + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|s| *s == Segment::DoubleStar)
 }
 
 impl fmt::Display for ResourcePattern {
@@ -175,9 +255,20 @@ fn parse_segment(segment: &str, may_be_host: bool) -> Result<Segment, String> {
         "" => return Err("empty segment (a leading, trailing or doubled '/')".into()),
         _ => {}
     }
+    if let Some(name) = segment
+        .strip_prefix(CLAIM_PLACEHOLDER_START)
+        .and_then(|rest| rest.strip_suffix('}'))
+    {
+        if !is_claim_name(name) {
+            return Err(format!(
+                "segment {segment:?}: a claim name is 1 to 64 letters, digits, '_', '-' or '.'"
+            ));
+        }
+        return Ok(Segment::Claim(name.into()));
+    }
     if segment.contains('{') || segment.contains('}') {
         return Err(format!(
-            "segment {segment:?}: {{account}} is the only placeholder and must be a whole segment"
+            "segment {segment:?}: the placeholders are {{account}} and {{claim:NAME}}, each a whole segment"
         ));
     }
     if segment.contains("**") {
@@ -199,6 +290,72 @@ fn parse_segment(segment: &str, may_be_host: bool) -> Result<Segment, String> {
     } else {
         Segment::Literal(segment.into())
     })
+}
+
+/// A claim name usable in `{claim:NAME}` and `when`.
+pub(crate) fn is_claim_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// Longest claim value `when` looks at, in bytes; longer values never match.
+const MAX_CLAIM_VALUE_LEN: usize = 1024;
+
+/// A `when` pattern for one claim's value: the name pattern syntax (`*` within one
+/// `/`-separated segment, `**` any number of segments), literals taken as written
+/// (case-sensitive, any characters but `*`), no placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClaimPattern {
+    segments: Vec<Segment>,
+    text: Box<str>,
+}
+
+impl ClaimPattern {
+    /// Parses a `when` value; the error says what to change.
+    pub(crate) fn parse(text: &str) -> Result<ClaimPattern, String> {
+        if text.is_empty() || text.len() > MAX_CLAIM_VALUE_LEN {
+            return Err(format!(
+                "`when` pattern {:?} must be 1 to {MAX_CLAIM_VALUE_LEN} bytes",
+                crate::scope::shorten(text)
+            ));
+        }
+        let segments = text
+            .split('/')
+            .map(|segment| match segment {
+                "**" => Ok(Segment::DoubleStar),
+                "*" => Ok(Segment::Star),
+                _ if segment.contains("**") => Err(format!(
+                    "`when` pattern {text:?}: ** must be a whole segment"
+                )),
+                _ if segment.contains('*') => Ok(Segment::Glob(segment.into())),
+                _ => Ok(Segment::Literal(segment.into())),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ClaimPattern {
+            segments,
+            text: text.into(),
+        })
+    }
+
+    /// Whether the claim `value` matches: only a string does, and only up to 1 KiB.
+    pub(crate) fn matches(&self, value: Option<&Value>) -> bool {
+        let Some(text) = value.and_then(Value::as_str) else {
+            return false;
+        };
+        if text.len() > MAX_CLAIM_VALUE_LEN {
+            return false;
+        }
+        let parts: Vec<&str> = text.split('/').collect();
+        segments_match(&self.segments, &parts, None)
+    }
+}
+
+impl fmt::Display for ClaimPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 /// `*`-only wildcard match within one segment (no `/` can occur in either side).

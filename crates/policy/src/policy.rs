@@ -9,8 +9,10 @@ use serde_json::{Map, Value};
 
 use crate::action::{ActionSet, ResourceType};
 use crate::index::{Entry, Index};
-use crate::pattern::ResourcePattern;
+use crate::issuer::{self, Issuer};
+use crate::pattern::{is_claim_name, ClaimPattern, ResourcePattern};
 use crate::source::{Effect, Location, PolicySource, Problem};
+use crate::subject::CredentialKind;
 use crate::subject::{is_identifier, parse_subject, Subject, SubjectText, SUBJECT_HELP};
 
 /// Claims the token server sets itself; a policy may not add them.
@@ -37,6 +39,7 @@ pub struct Policy {
     /// Account name -> static groups it belongs to, sorted.
     memberships: BTreeMap<String, Vec<u32>>,
     pub(crate) rules: Vec<Rule>,
+    pub(crate) issuers: Vec<Issuer>,
     indexes: [Index; 2],
     #[cfg(feature = "load")]
     pub(crate) source: PolicySource,
@@ -51,7 +54,35 @@ pub(crate) struct Rule {
     pub(crate) declared: ActionSet,
     pub(crate) description: Option<String>,
     pub(crate) claims: Option<Map<String, Value>>,
+    /// `when`: every condition must hold (only workloads have claims).
+    pub(crate) when: Vec<Condition>,
     pub(crate) at: Location,
+}
+
+/// One `when` entry: the claim at `path` (one key, or nested keys) must match `pattern`.
+#[derive(Debug)]
+pub(crate) struct Condition {
+    pub(crate) path: Vec<String>,
+    pub(crate) pattern: ClaimPattern,
+}
+
+impl Condition {
+    pub(crate) fn holds(&self, claims: &Map<String, Value>) -> bool {
+        let mut keys = self.path.iter();
+        let Some(first) = keys.next() else {
+            return false;
+        };
+        let mut value = claims.get(first);
+        for key in keys {
+            value = value.and_then(|v| v.get(key));
+        }
+        self.pattern.matches(value)
+    }
+
+    /// `claim = "pattern"` as written (nested keys joined by `.`).
+    pub(crate) fn describe(&self) -> String {
+        format!("{} = {:?}", self.path.join("."), self.pattern.to_string())
+    }
 }
 
 impl Policy {
@@ -108,6 +139,75 @@ impl Policy {
             }
         }
 
+        let mut issuers: Vec<Issuer> = Vec::new();
+        let mut issuer_locations: BTreeMap<&str, Location> = BTreeMap::new();
+        let mut issuer_urls: BTreeMap<&str, Location> = BTreeMap::new();
+        for declared in &source.issuers {
+            let problems_before = problems.len();
+            let name = &declared.name.value;
+            if let Err(message) = issuer::check_name(name) {
+                report(&mut problems, declared.name.at, message);
+            } else if let Some(first) = issuer_locations.get(name.as_str()) {
+                let first = format!("{}:{}", file_name(&source.files, *first), first.line);
+                report(&mut problems, declared.name.at, format!(
+                    "issuer {name:?} is declared twice (first at {first}); give each issuer one name"
+                ));
+            } else {
+                issuer_locations.insert(name, declared.name.at);
+            }
+            let url = &declared.url.value;
+            match issuer::check_url(url) {
+                Err(message) => report(
+                    &mut problems,
+                    declared.url.at,
+                    format!("issuer `url`: {message}"),
+                ),
+                Ok(()) => {
+                    if let Some(first) = issuer_urls.get(url.as_str()) {
+                        let first = format!("{}:{}", file_name(&source.files, *first), first.line);
+                        report(&mut problems, declared.url.at, format!(
+                            "issuer URL {url:?} is declared twice (first at {first}); an `iss` must name one issuer"
+                        ));
+                    } else {
+                        issuer_urls.insert(url, declared.url.at);
+                    }
+                }
+            }
+            if let Some(jwks_url) = &declared.jwks_url {
+                if let Err(message) = issuer::check_url(&jwks_url.value) {
+                    report(&mut problems, jwks_url.at, format!("`jwks_url`: {message}"));
+                }
+            }
+            let audiences = &declared.audiences.value;
+            if audiences.is_empty() || audiences.iter().any(|a| a.is_empty() || a.len() > 256) {
+                report(&mut problems, declared.audiences.at,
+                    "`audience` must be a non-empty string (at most 256 bytes) or a non-empty list of them; ID tokens must be minted for this registry".into());
+            }
+            let max_age = match &declared.max_age {
+                None => None,
+                Some(max_age) => match u64::try_from(max_age.value) {
+                    Ok(seconds) if seconds > 0 => Some(seconds),
+                    _ => {
+                        report(
+                            &mut problems,
+                            max_age.at,
+                            "`max_age` must be a positive number of seconds".into(),
+                        );
+                        None
+                    }
+                },
+            };
+            if problems.len() == problems_before {
+                issuers.push(Issuer {
+                    name: name.clone(),
+                    url: url.clone(),
+                    audiences: audiences.clone(),
+                    jwks_url: declared.jwks_url.as_ref().map(|u| u.value.clone()),
+                    max_age,
+                });
+            }
+        }
+
         let mut rules = Vec::with_capacity(source.rules.len());
         for rule in &source.rules {
             let problems_before = problems.len();
@@ -143,6 +243,14 @@ impl Policy {
                             "group {name:?} is not defined; add it under [groups] (`{name} = []` when its members come only from the user store) or fix the name"
                         )),
                     },
+                    Ok(SubjectText::Issuer(name)) => {
+                        match source.issuers.iter().position(|i| i.name.value == name) {
+                            Some(id) => who.push(Subject::Issuer(id as u32)),
+                            None => report(&mut problems, subject.at, format!(
+                                "issuer {name:?} is not declared; add an [[issuer]] with name = {name:?} or fix the name"
+                            )),
+                        }
+                    }
                     Err(message) => report(&mut problems, subject.at, message),
                 }
             }
@@ -158,7 +266,7 @@ impl Policy {
             }
             let mut what = Vec::with_capacity(rule.what.len());
             for pattern in &rule.what {
-                match ResourcePattern::parse(&pattern.value) {
+                match ResourcePattern::parse_rule(&pattern.value) {
                     Ok(parsed) => {
                         let resource_type = parsed.resource_type();
                         let is_every_action_accepted = declared
@@ -198,6 +306,46 @@ impl Policy {
                     }
                 },
             };
+            let mut when = Vec::new();
+            if let Some(conditions) = &rule.when {
+                if conditions.value.is_empty() {
+                    report(&mut problems, conditions.at, "`when` is empty; name the claims that must match, e.g. { ref = \"refs/heads/main\" }".into());
+                }
+                if rule.effect == Effect::Deny {
+                    report(&mut problems, conditions.at, "`when` only applies to allow rules (a deny must not depend on what a token claims)".into());
+                }
+                for (path, text) in &conditions.value {
+                    if path.is_empty() || !path.iter().all(|key| is_claim_name(key)) {
+                        report(&mut problems, conditions.at, format!(
+                            "`when` claim {:?}: a claim name is 1 to 64 letters, digits, '_', '-' or '.'",
+                            path.join(".")
+                        ));
+                        continue;
+                    }
+                    match ClaimPattern::parse(text) {
+                        Ok(pattern) => when.push(Condition {
+                            path: path.clone(),
+                            pattern,
+                        }),
+                        Err(message) => report(&mut problems, conditions.at, message),
+                    }
+                }
+            }
+            let uses_claims = rule.when.is_some() || what.iter().any(ResourcePattern::has_claims);
+            if uses_claims {
+                if rule.effect == Effect::Deny && what.iter().any(ResourcePattern::has_claims) {
+                    report(&mut problems, rule.at, "{claim:NAME} only applies to allow rules (a deny must not depend on what a token claims)".into());
+                }
+                let is_workload_only = who.iter().all(|subject| {
+                    matches!(
+                        subject,
+                        Subject::Issuer(_) | Subject::Kind(CredentialKind::Oidc)
+                    )
+                });
+                if !is_workload_only {
+                    report(&mut problems, rule.at, "a rule with `when` or {claim:NAME} is about workloads: its `who` may only list oidc:ISSUER and kind:oidc".into());
+                }
+            }
             if problems.len() == problems_before {
                 rules.push(Rule {
                     effect: rule.effect,
@@ -206,6 +354,7 @@ impl Policy {
                     declared,
                     description: rule.description.clone(),
                     claims,
+                    when,
                     at: rule.at,
                 });
             }
@@ -235,6 +384,7 @@ impl Policy {
             group_ids,
             memberships,
             rules,
+            issuers,
             indexes,
             #[cfg(feature = "load")]
             source,
@@ -249,6 +399,23 @@ impl Policy {
     /// Names of the groups the policy defines.
     pub fn groups(&self) -> &[String] {
         &self.groups
+    }
+
+    /// The trusted OIDC issuers, in declaration order.
+    pub fn issuers(&self) -> &[Issuer] {
+        &self.issuers
+    }
+
+    /// The issuer whose `url` is exactly `iss`, if one is declared.
+    pub fn issuer_for(&self, iss: &str) -> Option<&Issuer> {
+        self.issuers.iter().find(|issuer| issuer.url == iss)
+    }
+
+    pub(crate) fn issuer_id(&self, name: &str) -> Option<u32> {
+        self.issuers
+            .iter()
+            .position(|issuer| issuer.name == name)
+            .map(|id| id as u32)
     }
 
     /// Names of the policy files, in the order they were merged.

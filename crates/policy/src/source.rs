@@ -62,6 +62,22 @@ pub(crate) struct RuleSource {
     pub(crate) description: Option<String>,
     /// A JSON object, as text.
     pub(crate) claims: Option<Located<String>>,
+    /// `when`: (claim path, pattern) pairs; a nested table gives a path of several keys.
+    pub(crate) when: Option<Located<Vec<ConditionSource>>>,
+}
+
+/// One `when` entry as written: the claim's path (one key, or nested keys) and its pattern.
+pub(crate) type ConditionSource = (Vec<String>, String);
+
+/// An `[[issuer]]` as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct IssuerSource {
+    pub(crate) at: Location,
+    pub(crate) name: Located<String>,
+    pub(crate) url: Located<String>,
+    pub(crate) audiences: Located<Vec<String>>,
+    pub(crate) jwks_url: Option<Located<String>>,
+    pub(crate) max_age: Option<Located<i64>>,
 }
 
 /// All policy files merged: files in name order, rules in file order.
@@ -70,6 +86,7 @@ pub(crate) struct PolicySource {
     pub(crate) files: Vec<String>,
     pub(crate) groups: Vec<GroupSource>,
     pub(crate) rules: Vec<RuleSource>,
+    pub(crate) issuers: Vec<IssuerSource>,
 }
 
 /// One thing wrong with a policy, at a file and line.

@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// How the caller authenticated: the `auth_type` claim and the `kind:KIND` subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -17,24 +18,28 @@ pub enum CredentialKind {
     Deploy,
     /// A short-lived job token.
     Job,
+    /// A workload's OIDC ID token from a trusted issuer (never stored, never refreshable).
+    Oidc,
 }
 
 impl CredentialKind {
     /// Every kind, in documentation order.
-    pub const ALL: [CredentialKind; 4] = [
+    pub const ALL: [CredentialKind; 5] = [
         CredentialKind::Password,
         CredentialKind::Personal,
         CredentialKind::Deploy,
         CredentialKind::Job,
+        CredentialKind::Oidc,
     ];
 
-    /// `"password"`, `"personal"`, `"deploy"` or `"job"`.
+    /// `"password"`, `"personal"`, `"deploy"`, `"job"` or `"oidc"`.
     pub fn as_str(self) -> &'static str {
         match self {
             CredentialKind::Password => "password",
             CredentialKind::Personal => "personal",
             CredentialKind::Deploy => "deploy",
             CredentialKind::Job => "job",
+            CredentialKind::Oidc => "oidc",
         }
     }
 }
@@ -45,7 +50,7 @@ impl fmt::Display for CredentialKind {
     }
 }
 
-/// A credential kind name that is not one of the four.
+/// A credential kind name that is not one of the five.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownCredentialKind(String);
 
@@ -53,7 +58,7 @@ impl fmt::Display for UnknownCredentialKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown credential kind {:?} (kinds are password, personal, deploy and job)",
+            "unknown credential kind {:?} (kinds are password, personal, deploy, job and oidc)",
             crate::scope::shorten(&self.0)
         )
     }
@@ -81,8 +86,15 @@ pub struct Caller<'a> {
     /// membership. Ignored for an anonymous caller.
     pub groups: &'a [String],
     /// How the caller authenticated; `None` for an anonymous caller. Ignored when
-    /// `account` is `None`.
+    /// `account` is `None`, and for a workload (whose kind is always `oidc`).
     pub kind: Option<CredentialKind>,
+    /// A workload that presented a verified OIDC ID token; `None` for every other caller.
+    ///
+    /// A workload is in no group, is never `authenticated` (that subject means an account
+    /// of the store: any job of a public CI service can get an ID token from a trusted
+    /// issuer) and never matches `user:NAME` or `{account}`. It matches `anyone`,
+    /// `kind:oidc` and `oidc:ISSUER`, and only it can satisfy `when` and `{claim:NAME}`.
+    pub workload: Option<Workload<'a>>,
 }
 
 impl Caller<'_> {
@@ -91,7 +103,18 @@ impl Caller<'_> {
         account: None,
         groups: &[],
         kind: None,
+        workload: None,
     };
+}
+
+/// A workload as the policy sees it: the trusted issuer that vouched for it, by the name
+/// its `[[issuer]]` declares, and the verified claims of its ID token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Workload<'a> {
+    /// The `name` of the `[[issuer]]` whose `url` equals the token's `iss`.
+    pub issuer: &'a str,
+    /// The ID token's claims (verified: signature, issuer, audience and times checked).
+    pub claims: &'a Map<String, Value>,
 }
 
 /// One entry of a rule's `who` list; groups are resolved to their index in the policy.
@@ -103,6 +126,8 @@ pub(crate) enum Subject {
     Anonymous,
     Authenticated,
     Kind(CredentialKind),
+    /// `oidc:NAME`: a workload vouched for by the issuer with this index.
+    Issuer(u32),
 }
 
 /// A subject as written, before its group name is resolved.
@@ -110,10 +135,11 @@ pub(crate) enum Subject {
 pub(crate) enum SubjectText<'a> {
     Resolved(Subject),
     Group(&'a str),
+    Issuer(&'a str),
 }
 
 pub(crate) const SUBJECT_HELP: &str =
-    "subjects are user:NAME, group:NAME, kind:KIND, anyone, anonymous and authenticated";
+    "subjects are user:NAME, group:NAME, kind:KIND, oidc:ISSUER, anyone, anonymous and authenticated";
 
 /// Parses a `who` entry; the error says what to write instead.
 pub(crate) fn parse_subject(text: &str) -> Result<SubjectText<'_>, String> {
@@ -124,7 +150,8 @@ pub(crate) fn parse_subject(text: &str) -> Result<SubjectText<'_>, String> {
         _ => match text.split_once(':') {
             Some(("user", name)) if is_identifier(name) => Subject::User(name.to_owned()),
             Some(("group", name)) if is_identifier(name) => return Ok(SubjectText::Group(name)),
-            Some(("user" | "group", name)) => {
+            Some(("oidc", name)) if is_identifier(name) => return Ok(SubjectText::Issuer(name)),
+            Some(("user" | "group" | "oidc", name)) => {
                 return Err(format!(
                     "subject {text:?}: {name:?} is not a valid name (letters, digits, '.', '_', '-', '@', '+')"
                 ))
@@ -180,6 +207,13 @@ mod tests {
                 Some(SubjectText::Resolved(Subject::Kind(CredentialKind::Deploy))),
             ),
             ("kind:robot", None),
+            (
+                "kind:oidc",
+                Some(SubjectText::Resolved(Subject::Kind(CredentialKind::Oidc))),
+            ),
+            ("oidc:github", Some(SubjectText::Issuer("github"))),
+            ("oidc:", None),
+            ("oidc:a/b", None),
             ("user:", None),
             ("user:a b", None),
             ("group:", None),

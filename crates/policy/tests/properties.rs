@@ -250,6 +250,7 @@ fn evaluate(policy: &Policy, request: &Request) -> Grant {
         account: request.account,
         groups: &request.groups,
         kind: Some(request.kind),
+        workload: None,
     };
     let scopes = parse_scopes(request.scopes.iter().map(String::as_str)).unwrap();
     let limits: Option<Vec<ScopeLimit>> = request
@@ -352,5 +353,188 @@ proptest! {
         let policy = policy(&rules);
         let decoded = Policy::from_compiled(&policy.to_compiled()).unwrap();
         prop_assert_eq!(evaluate(&policy, &request), evaluate(&decoded, &request));
+    }
+}
+
+// ---- workloads (OIDC callers) ----
+
+const WORKLOAD_SUBJECTS: &[&str] = &["oidc:gh", "oidc:lab", "kind:oidc"];
+const WORKLOAD_PATTERNS: &[&str] = &[
+    "repository:{claim:repository}/**",
+    "repository:{claim:repository}",
+    "repository:mirror/{claim:repository}/*",
+    "repository:a/**",
+    "repository:**",
+];
+const CONDITIONS: &[&str] = &[
+    "ref = \"main\"",
+    "ref = \"*\"",
+    "owner = \"a\", ref = \"main\"",
+    "repository = \"a/**\"",
+];
+const CLAIM_VALUES: &[Option<&str>] = &[
+    None,
+    Some("a"),
+    Some("a/b"),
+    Some("A/b"),
+    Some("main"),
+    Some("x/y/z"),
+];
+
+fn workload_rules() -> impl Strategy<Value = String> {
+    let allow = (
+        prop::sample::subsequence(WORKLOAD_SUBJECTS.to_vec(), 1..3),
+        prop::option::of(prop::sample::select(CONDITIONS)),
+        prop::sample::select(WORKLOAD_PATTERNS),
+        prop::sample::subsequence(vec!["pull", "push", "delete"], 1..3),
+    )
+        .prop_map(|(who, when, what, actions)| {
+            let when = when
+                .map(|w| format!("when = {{ {w} }}\n"))
+                .unwrap_or_default();
+            format!("[[allow]]\nwho = {who:?}\n{when}what = [{what:?}]\nactions = {actions:?}\n\n")
+        });
+    let deny = (
+        prop::sample::subsequence(
+            vec!["oidc:gh", "kind:oidc", "anyone", "authenticated"],
+            1..3,
+        ),
+        prop::sample::select(&PATTERNS[..8]),
+        prop::sample::subsequence(vec!["pull", "push", "delete"], 1..3),
+    )
+        .prop_map(|(who, what, actions)| {
+            format!("[[deny]]\nwho = {who:?}\nwhat = [{what:?}]\nactions = {actions:?}\n\n")
+        });
+    (
+        prop::collection::vec(allow, 0..5),
+        prop::collection::vec(deny, 0..3),
+        any::<bool>(),
+    )
+        .prop_map(|(allows, denies, denies_first)| {
+            let (first, second) = if denies_first {
+                (denies, allows)
+            } else {
+                (allows, denies)
+            };
+            first.concat() + &second.concat()
+        })
+}
+
+fn workload_policy(rules: &str) -> Policy {
+    let issuers = "[[issuer]]\nname = \"gh\"\nurl = \"https://gh.example\"\naudience = \"r\"\n\n[[issuer]]\nname = \"lab\"\nurl = \"https://lab.example\"\naudience = \"r\"\n\n";
+    let text = format!("{issuers}{rules}");
+    Policy::from_toml([("ci.toml", text.as_str())]).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+fn claims() -> impl Strategy<Value = serde_json::Map<String, serde_json::Value>> {
+    (
+        prop::sample::select(CLAIM_VALUES),
+        prop::sample::select(CLAIM_VALUES),
+        prop::sample::select(CLAIM_VALUES),
+    )
+        .prop_map(|(repository, owner, reference)| {
+            let mut map = serde_json::Map::new();
+            for (name, value) in [
+                ("repository", repository),
+                ("owner", owner),
+                ("ref", reference),
+            ] {
+                if let Some(value) = value {
+                    map.insert(name.into(), value.into());
+                }
+            }
+            map
+        })
+}
+
+fn workload_grant(
+    policy: &Policy,
+    issuer: &str,
+    claims: &serde_json::Map<String, serde_json::Value>,
+    scopes: &[String],
+) -> Grant {
+    let caller = Caller {
+        account: Some("gh:sub"),
+        groups: &[],
+        kind: None,
+        workload: Some(scopegate_policy::Workload { issuer, claims }),
+    };
+    let scopes = parse_scopes(scopes.iter().map(String::as_str)).unwrap();
+    policy.evaluate(&caller, &scopes, None)
+}
+
+fn workload_scopes() -> impl Strategy<Value = Vec<String>> {
+    let name = prop::sample::select(vec![
+        "a",
+        "a/b",
+        "a/b/c",
+        "mirror/a/b/c",
+        "x/y/z",
+        "x/y/z/w",
+    ]);
+    let scope = (
+        name,
+        prop::sample::subsequence(vec!["pull", "push", "delete", "*"], 1..3),
+    )
+        .prop_map(|(name, actions)| format!("repository:{name}:{}", actions.join(",")));
+    prop::collection::vec(scope, 1..4)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn a_workload_grant_is_never_larger_than_the_request(
+        rules in workload_rules(),
+        issuer in prop::sample::select(vec!["gh", "lab", "nobody"]),
+        claims in claims(),
+        scopes in workload_scopes(),
+    ) {
+        let grant = workload_grant(&workload_policy(&rules), issuer, &claims, &scopes);
+        let asked = concrete(&Grant {
+            access: parse_scopes(scopes.iter().map(String::as_str)).unwrap().iter().map(|s| scopegate_policy::GrantedAccess {
+                resource_type: s.resource_type().to_owned(),
+                name: s.name().to_owned(),
+                actions: s.actions().map(str::to_owned).collect(),
+            }).collect(),
+            ..Grant::default()
+        });
+        prop_assert!(is_subset(&concrete(&grant), &asked), "{grant:?}");
+        // Claims must be valid paths to stand for one: an uppercase one never grants.
+        for access in &grant.access {
+            prop_assert!(!access.name.contains('A'));
+        }
+    }
+
+    #[test]
+    fn for_workloads_deny_wins_and_only_takes_away(
+        rules in workload_rules(),
+        deny_who in prop::sample::select(vec!["oidc:gh", "kind:oidc", "anyone"]),
+        deny_what in prop::sample::select(&PATTERNS[..8]),
+        claims in claims(),
+        scopes in workload_scopes(),
+    ) {
+        let deny = format!("[[deny]]\nwho = [{deny_who:?}]\nwhat = [{deny_what:?}]\nactions = [\"push\"]\n\n");
+        let before = concrete(&workload_grant(&workload_policy(&rules), "gh", &claims, &scopes));
+        let after = concrete(&workload_grant(&workload_policy(&format!("{rules}{deny}")), "gh", &claims, &scopes));
+        prop_assert!(is_subset(&after, &before));
+        let first = concrete(&workload_grant(&workload_policy(&format!("{deny}{rules}")), "gh", &claims, &scopes));
+        prop_assert_eq!(first, after);
+    }
+
+    #[test]
+    fn accounts_never_get_what_only_workload_rules_give(
+        rules in workload_rules(),
+        request in request(),
+    ) {
+        // Strip the denies' non-workload subjects' effect: with only workload allows, an
+        // account caller of any kind (oidc included) is granted nothing.
+        let allows_only: String = rules
+            .split("\n\n")
+            .filter(|rule| rule.starts_with("[[allow]]"))
+            .map(|rule| format!("{rule}\n\n"))
+            .collect();
+        let grant = evaluate(&workload_policy(&allows_only), &request);
+        prop_assert!(grant.is_empty(), "{grant:?}");
     }
 }

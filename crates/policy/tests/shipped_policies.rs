@@ -75,6 +75,25 @@ fn a_wrong_expectation_fails_with_the_explanation() {
 }
 
 #[test]
+fn a_case_naming_an_undeclared_issuer_fails() {
+    let policy = Policy::load_dir(&policies_dir()).unwrap();
+    let tests = PolicyTests::from_toml(
+        "typo.toml",
+        "[[case]]\nissuer = \"githbu\"\nid_token = { ref = \"main\" }\nscope = \"repository:a:pull\"\nexpect = []\n",
+    )
+    .unwrap();
+    let report = tests.run(&policy);
+    assert_eq!(report.failed(), 1);
+    assert!(
+        report.results[0]
+            .to_string()
+            .contains("issuer \"githbu\" is not declared in the policy"),
+        "{}",
+        report.results[0]
+    );
+}
+
+#[test]
 fn test_files_are_validated_with_lines() {
     let cases: &[(&str, &str)] = &[
         ("[[case]]\nscope = \"repository:a:pull\"\nexpect = []\nwho = \"x\"\n", "t.toml:4: unknown field `who`"),
@@ -85,6 +104,8 @@ fn test_files_are_validated_with_lines() {
         ("[[case]]\nscope = \"repository:a:pull\"\nlimits = [\"repository:a\"]\nexpect = []\n", "t.toml:3: invalid scope limit"),
         ("[[case]]\nscope = \"repository:a:pull\"\n", "t.toml:1: missing field `expect`"),
         ("case = []\n", "t.toml: no [[case]] in this file"),
+        ("[[case]]\nid_token = { ref = \"main\" }\nscope = \"repository:a:pull\"\nexpect = []\n", "t.toml:1: `id_token` needs an `issuer`"),
+        ("[[case]]\nissuer = \"github\"\naccount = \"a\"\nscope = \"repository:a:pull\"\nexpect = []\n", "t.toml:2: a workload case (`issuer`) has no `account`"),
     ];
     for (text, expected) in cases {
         let error = PolicyTests::from_toml("t.toml", text)

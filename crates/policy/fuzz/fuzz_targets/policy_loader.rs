@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scopegate_policy::{parse_scopes, Caller, CredentialKind, Policy, PolicyTests};
+use scopegate_policy::{parse_scopes, Caller, CredentialKind, Policy, PolicyTests, Workload};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -17,12 +17,25 @@ fuzz_target!(|data: &[u8]| {
     let scopes = parse_scopes(["repository:a/b:* repository:alice/x:pull registry:catalog:*"])
         .expect("fixed scopes parse");
     let groups = vec!["g".to_owned()];
+    let claims = serde_json::json!({"repository": "a/b", "ref": "refs/heads/main", "sub": "x"});
+    let claims = claims.as_object().expect("an object");
+    let issuer = policy
+        .issuers()
+        .first()
+        .map_or("github", |issuer| issuer.name());
     for caller in [
+        Caller {
+            account: Some("github:x"),
+            groups: &[],
+            kind: None,
+            workload: Some(Workload { issuer, claims }),
+        },
         Caller::ANONYMOUS,
         Caller {
             account: Some("alice"),
             groups: &groups,
             kind: Some(CredentialKind::Deploy),
+            workload: None,
         },
     ] {
         let grant = policy.evaluate(&caller, &scopes, None);
