@@ -29,17 +29,18 @@ use crate::limit::ScopeLimit;
 use crate::pattern::{ResourcePattern, Segment};
 use crate::policy::Policy;
 use crate::scope::Scope;
-use crate::source::{GroupSource, PolicySource, RuleSource};
+use crate::source::{GroupSource, IssuerSource, PolicySource, RuleSource};
 use crate::subject::Caller;
 
 /// Identifies the format and its version; bump the last byte on any layout change.
-const MAGIC: &[u8; 8] = b"scopeg\x00\x02";
+const MAGIC: &[u8; 8] = b"scopeg\x00\x03";
 
 /// What every subset of the policy shares.
 #[derive(Serialize, Deserialize)]
 struct Header {
     files: Vec<String>,
     groups: Vec<GroupSource>,
+    issuers: Vec<IssuerSource>,
 }
 
 /// A compiled policy read in place: construction checks the layout's bounds only, and each
@@ -216,6 +217,7 @@ impl<'a> CompiledPolicy<'a> {
                     kind: None,
                     groups: Vec::new(),
                     limits: None,
+                    issuer: None,
                 },
                 scopes: Vec::new(),
                 grant: Grant::default(),
@@ -263,6 +265,7 @@ impl<'a> CompiledPolicy<'a> {
         let source = PolicySource {
             files: header.files,
             groups: header.groups,
+            issuers: header.issuers,
             rules,
         };
         Policy::build(source).map_err(|problems| {
@@ -294,6 +297,7 @@ impl Policy {
         let header = postcard::to_allocvec(&Header {
             files: self.source.files.clone(),
             groups: self.source.groups.clone(),
+            issuers: self.source.issuers.clone(),
         })
         .unwrap_or_default();
         let mut rule_bytes = Vec::new();
@@ -444,6 +448,7 @@ mod tests {
                 account: *account,
                 groups: &groups,
                 kind: *kind,
+                workload: None,
             };
             for request in requests {
                 let scopes = parse_scopes([request]).unwrap();
