@@ -37,10 +37,7 @@ pub fn handle(request: &HttpRequest, env: &Env<'_>) -> Handled {
         path: request.path.clone(),
         ..RequestLog::default()
     };
-    let flow = match request.method {
-        Method::Post if is_token_path(&request.path) => Flow::OAuth,
-        _ => Flow::Docker,
-    };
+    let flow = flow(request.method, &request.path);
     let config = Config::from_variables(env.variables);
     let realm = config.as_ref().map_or("scopegate", |c| c.realm.as_str());
     let result = config
@@ -64,6 +61,16 @@ pub fn handle(request: &HttpRequest, env: &Env<'_>) -> Handled {
 
 fn clone_error(error: &Error) -> Error {
     Error::unavailable(error.detail())
+}
+
+/// How errors are answered: RFC 6749 bodies for `POST /token` (and its
+/// aliases), Docker's everywhere else. The entry points use it too, for
+/// errors found while reading the request.
+pub fn flow(method: Method, path: &str) -> Flow {
+    match method {
+        Method::Post if is_token_path(path) => Flow::OAuth,
+        _ => Flow::Docker,
+    }
 }
 
 fn is_token_path(path: &str) -> bool {

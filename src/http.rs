@@ -51,6 +51,19 @@ impl HttpRequest {
     }
 }
 
+/// Whether `headers` (lowercase names) declare a `Content-Length` over
+/// `limit`: the entry point then refuses at once with 413, without waiting
+/// for a body it would refuse anyway (a client may declare a gigabyte and
+/// send a few bytes). An unparsable length is left to the HTTP server.
+pub fn declares_more_than(headers: &[(String, Vec<u8>)], limit: usize) -> bool {
+    headers
+        .iter()
+        .filter(|(name, _)| name == "content-length")
+        .filter_map(|(_, value)| std::str::from_utf8(value).ok())
+        .filter_map(|value| value.trim().parse::<u64>().ok())
+        .any(|length| length > limit as u64)
+}
+
 /// The largest body a route accepts. The entry point stops reading past
 /// it, whatever `Content-Length` says or when there is none (chunked).
 pub fn body_limit(path: &str) -> usize {
@@ -94,5 +107,34 @@ impl HttpResponse {
             .iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
+    }
+}
+
+#[cfg(test)]
+mod declared_length_tests {
+    use super::declares_more_than;
+
+    #[test]
+    fn only_a_parsable_length_over_the_limit_counts() {
+        let cases: &[(&[(&str, &str)], bool)] = &[
+            (&[], false),
+            (&[("content-length", "16384")], false),
+            (&[("content-length", "16385")], true),
+            (&[("content-length", "999999999")], true),
+            (&[("content-length", " 20000 ")], true),
+            (&[("content-length", "lots")], false),
+            (&[("content-type", "999999999")], false),
+        ];
+        for (headers, expected) in cases {
+            let headers: Vec<(String, Vec<u8>)> = headers
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+                .collect();
+            assert_eq!(
+                declares_more_than(&headers, 16 * 1024),
+                *expected,
+                "{headers:?}"
+            );
+        }
     }
 }

@@ -92,17 +92,13 @@ pub fn error_response(error: &Error, flow: Flow, realm: &str, request_id: &str) 
         (Error::Missing(message), _) => docker(404, "NOT_FOUND", message),
         (Error::Conflict(message), _) => docker(409, "CONFLICT", message),
         (Error::MethodNotAllowed, _) => docker(405, "UNSUPPORTED", "method not allowed"),
-        // The host adapter refuses an oversized body while reading it,
-        // before the route (and so the flow) is known: the body carries
-        // both shapes, RFC 6749's for `POST /token` clients and Docker's
-        // for everyone else. Each reads its own fields.
-        (Error::PayloadTooLarge, _) => HttpResponse::json(
+        (Error::PayloadTooLarge, Flow::Docker) => {
+            docker(413, "INVALID_REQUEST", "request body too large")
+        }
+        (Error::PayloadTooLarge, Flow::OAuth) => oauth(
             413,
-            &json!({
-                "error": OAuthErrorCode::InvalidRequest.as_str(),
-                "error_description": "request body too large",
-                "errors": [{"code": "INVALID_REQUEST", "message": "request body too large"}],
-            }),
+            OAuthErrorCode::InvalidRequest,
+            "request body too large",
         ),
         (Error::Unavailable(_), _) => docker(
             503,
@@ -201,13 +197,16 @@ mod tests {
     }
 
     #[test]
-    fn an_oversized_body_answers_both_shapes_whatever_the_flow() {
-        for flow in [Flow::Docker, Flow::OAuth] {
-            let response = error_response(&Error::PayloadTooLarge, flow, "r", "1");
-            assert_eq!(response.status, 413);
-            let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
-            assert_eq!(body["error"], "invalid_request", "{flow:?}");
-            assert_eq!(body["errors"][0]["code"], "INVALID_REQUEST", "{flow:?}");
-        }
+    fn an_oversized_body_answers_in_the_flows_shape() {
+        let oauth = error_response(&Error::PayloadTooLarge, Flow::OAuth, "r", "1");
+        assert_eq!(oauth.status, 413);
+        let body: serde_json::Value = serde_json::from_slice(&oauth.body).unwrap();
+        assert_eq!(body["error"], "invalid_request");
+        assert!(body.get("errors").is_none(), "{body}");
+        let docker = error_response(&Error::PayloadTooLarge, Flow::Docker, "r", "1");
+        assert_eq!(docker.status, 413);
+        let body: serde_json::Value = serde_json::from_slice(&docker.body).unwrap();
+        assert_eq!(body["errors"][0]["code"], "INVALID_REQUEST");
+        assert!(body.get("error").is_none(), "{body}");
     }
 }

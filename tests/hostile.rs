@@ -188,3 +188,35 @@ fn twenty_thousand_hostile_requests_change_nothing_and_break_nothing() {
         "still serving tokens"
     );
 }
+
+/// A client that declares a huge body and sends a few bytes gets its 413 at
+/// once, in the flow's shape, instead of holding the request (and its
+/// instance) open while the server waits for the rest.
+#[test]
+fn a_declared_gigabyte_is_refused_at_once() {
+    use std::io::{Read, Write};
+    let host = start(variables(), seeded_users());
+    for (target, expected) in [
+        ("/token", "\"error\":\"invalid_request\""),
+        ("/admin/users", "\"errors\""),
+    ] {
+        let mut stream = std::net::TcpStream::connect(host.addr()).unwrap();
+        // The server waiting for the rest of the body shows as no answer.
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "POST {target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: 999999999\r\n\r\ngrant_type=pass"
+        )
+        .unwrap();
+        let mut answer = vec![0u8; 4096];
+        let read = stream
+            .read(&mut answer)
+            .expect("an answer before the body ends");
+        let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+        assert!(answer.starts_with("HTTP/1.1 413"), "{target}: {answer}");
+        assert!(answer.contains(expected), "{target}: {answer}");
+    }
+}

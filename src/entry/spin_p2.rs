@@ -18,8 +18,8 @@ use std::cell::OnceCell;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Variables;
-use crate::handle::{handle, Env};
-use crate::http::{body_limit, HttpRequest, HttpResponse, Method};
+use crate::handle::{flow, handle, Env};
+use crate::http::{body_limit, declares_more_than, HttpRequest, HttpResponse, Method};
 use crate::store::{Store, StoreError};
 use crate::{respond, secret, Error};
 use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_store};
@@ -45,12 +45,8 @@ async fn entry(request: IncomingRequest, outparam: ResponseOutparam) {
             (handled.response, handled.log.to_line())
         }
         Err((error, method, path)) => {
-            let response = respond::error_response(
-                &error,
-                respond::Flow::Docker,
-                "scopegate",
-                &env.request_id,
-            );
+            let response =
+                respond::error_response(&error, flow(method, &path), "scopegate", &env.request_id);
             let log = crate::log::RequestLog {
                 request_id: env.request_id.clone(),
                 method: method.as_str(),
@@ -89,13 +85,16 @@ async fn read(request: IncomingRequest) -> Result<HttpRequest, (Error, Method, S
         Some((path, query)) => (path.to_string(), query.to_string()),
         None => (target, String::new()),
     };
-    let headers = request
+    let headers: Vec<(String, Vec<u8>)> = request
         .headers()
         .entries()
         .into_iter()
         .map(|(name, value)| (name.to_ascii_lowercase(), value))
         .collect();
     let limit = body_limit(&path);
+    if declares_more_than(&headers, limit) {
+        return Err((Error::PayloadTooLarge, method, path));
+    }
     let mut body = Vec::new();
     let mut stream = request.into_body_stream();
     while let Some(chunk) = stream.next().await {

@@ -21,8 +21,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use http_body_util::BodyExt as _;
 
 use crate::config::Variables;
-use crate::handle::{handle, Env};
-use crate::http::{body_limit, HttpRequest, HttpResponse, Method};
+use crate::handle::{flow, handle, Env};
+use crate::http::{body_limit, declares_more_than, HttpRequest, HttpResponse, Method};
 use crate::store::{Store, StoreError};
 use crate::{respond, secret, Error};
 
@@ -60,12 +60,8 @@ async fn entry(request: Request) -> Reply {
             (handled.response, handled.log.to_line())
         }
         Err((error, method, path)) => {
-            let response = respond::error_response(
-                &error,
-                respond::Flow::Docker,
-                "scopegate",
-                &env.request_id,
-            );
+            let response =
+                respond::error_response(&error, flow(method, &path), "scopegate", &env.request_id);
             let log = crate::log::RequestLog {
                 request_id: env.request_id.clone(),
                 method: method.as_str(),
@@ -101,7 +97,7 @@ async fn read(request: Request) -> Result<HttpRequest, (Error, Method, String)> 
     };
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or_default().to_string();
-    let headers = request
+    let headers: Vec<(String, Vec<u8>)> = request
         .headers()
         .iter()
         .map(|(name, value)| {
@@ -112,6 +108,9 @@ async fn read(request: Request) -> Result<HttpRequest, (Error, Method, String)> 
         })
         .collect();
     let limit = body_limit(&path);
+    if declares_more_than(&headers, limit) {
+        return Err((Error::PayloadTooLarge, method, path));
+    }
     let mut body = Vec::new();
     let mut incoming = request.into_body();
     while let Some(frame) = incoming.frame().await {
