@@ -252,6 +252,12 @@ cargo bench --quiet -p scopegate-policy --bench evaluate -- \
     --warm-up-time 1 --measurement-time 3 >"$RESULTS/criterion.txt" 2>&1 ||
     { log "cargo bench failed:"; tail -20 "$RESULTS/criterion.txt" >&2; exit 1; }
 
+# ---- refusal timing (bench/timing.py) ---------------------------------------
+
+log "refusal timing (${TIMING_ROUNDS:-300} interleaved rounds)"
+python3 "$BENCH/timing.py" "${TIMING_ROUNDS:-300}" >"$RESULTS/timing.md" ||
+    log "refusal timing: medians not within 10% (see the report)"
+
 # ---- report -----------------------------------------------------------------
 
 python3 -c 'import json, sys
@@ -260,4 +266,7 @@ machine = json.load(open(path))
 machine["load_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
 json.dump(machine, open(path, "w"))' "$RESULTS/machine.json"
 python3 "$BENCH/bench.py" render "$RESULTS" "$ROOT/BENCHMARKS.md"
+if [[ -s $RESULTS/timing.md ]]; then
+    { echo; cat "$RESULTS/timing.md"; } >>"$ROOT/BENCHMARKS.md"
+fi
 log "wrote $ROOT/BENCHMARKS.md"

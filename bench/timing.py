@@ -137,7 +137,10 @@ def main():
 
     medians = {kind: statistics.median(values) for kind, values in samples.items()}
     spread = max(medians.values()) / min(medians.values()) - 1
-    print(f"### Refusal timing ({rounds} interleaved rounds, `bench/timing.py {rounds}`)\n")
+    print(f"## Refusal timing ({rounds} interleaved rounds, `bench/timing.py {rounds}`)\n")
+    print("Client-side latency of one 401 of each kind per round, in a random order, one fresh")
+    print("connection per request, SQLite store. Every refusal spends one argon2 run and one")
+    print("counted failure (README, Security).\n")
     print("| 401 for | median ms | p10 ms | p90 ms |")
     print("| --- | ---: | ---: | ---: |")
     for kind, values in samples.items():
