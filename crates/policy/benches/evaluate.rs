@@ -110,6 +110,7 @@ fn cold(c: &mut Criterion) {
             account: Some("alice"),
             groups: &groups,
             kind: Some(CredentialKind::Password),
+            workload: None,
         };
         let whole = Policy::from_compiled(&bytes).unwrap_or_else(|e| panic!("{e}"));
         let compiled = CompiledPolicy::new(&bytes).unwrap_or_else(|e| panic!("{e}"));
