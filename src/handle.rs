@@ -63,6 +63,23 @@ fn clone_error(error: &Error) -> Error {
     Error::unavailable(error.detail())
 }
 
+/// The answer and log line for a request the entry point could not read
+/// (a body over the route's limit, a broken body stream), in the flow its
+/// method and path call for.
+pub fn unreadable(error: &Error, method: Method, path: String, request_id: &str) -> Handled {
+    let response = respond::error_response(error, flow(method, &path), "scopegate", request_id);
+    let log = RequestLog {
+        request_id: request_id.to_string(),
+        method: method.as_str(),
+        path,
+        status: response.status,
+        outcome: error.outcome(),
+        detail: Some(error.detail()),
+        ..RequestLog::default()
+    };
+    Handled { response, log }
+}
+
 /// How errors are answered: RFC 6749 bodies for `POST /token` (and its
 /// aliases), Docker's everywhere else. The entry points use it too, for
 /// errors found while reading the request.

@@ -18,10 +18,10 @@ use std::cell::OnceCell;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Variables;
-use crate::handle::{flow, handle, Env};
+use crate::handle::{handle, unreadable, Env};
 use crate::http::{body_limit, declares_more_than, HttpRequest, HttpResponse, Method};
 use crate::store::{Store, StoreError};
-use crate::{respond, secret, Error};
+use crate::{secret, Error};
 use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_store};
 
 #[http_component]
@@ -38,30 +38,13 @@ async fn entry(request: IncomingRequest, outparam: ResponseOutparam) {
         now,
         request_id,
     };
-    let (response, line) = match read(request).await {
-        Ok(request) => {
-            let mut handled = handle(&request, &env);
-            handled.log.latency_us = elapsed_us(started);
-            (handled.response, handled.log.to_line())
-        }
-        Err((error, method, path)) => {
-            let response =
-                respond::error_response(&error, flow(method, &path), "scopegate", &env.request_id);
-            let log = crate::log::RequestLog {
-                request_id: env.request_id.clone(),
-                method: method.as_str(),
-                path,
-                status: response.status,
-                outcome: error.outcome(),
-                detail: Some(error.detail()),
-                latency_us: elapsed_us(started),
-                ..Default::default()
-            };
-            (response, log.to_line())
-        }
+    let mut handled = match read(request).await {
+        Ok(request) => handle(&request, &env),
+        Err((error, method, path)) => unreadable(&error, method, path, &env.request_id),
     };
-    println!("{line}");
-    send(response, outparam);
+    handled.log.latency_us = elapsed_us(started);
+    println!("{}", handled.log.to_line());
+    send(handled.response, outparam);
 }
 
 fn elapsed_us(started: Instant) -> u64 {
