@@ -159,20 +159,7 @@ fn tail(text: &str) -> String {
 
 #[test]
 fn docker_login_push_pull_logout_and_deploy_tokens() {
-    let mut kv = seeded_users();
-    kv.insert(
-        "user/mia".into(),
-        user_record("mia-password", &["maintainers"]),
-    );
-    kv.insert(
-        "user/observer".into(),
-        user_record("observer-password", &["team", "admins"]),
-    );
-    kv.insert(
-        "user/ci".into(),
-        user_record("ci-password-never-used", &["team"]),
-    );
-    let spin = start(variables(), kv);
+    let spin = start(variables(), registry_users());
     let scratch = Scratch::new("docker-e2e");
     let bundle = scratch.file("signing-cert.pem", DEV_CERT.as_bytes());
     let realm = spin.url("/token");

@@ -22,7 +22,7 @@ mod skopeo;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use common::{get, token_path, user_record, ISSUER, SERVICE};
+use common::{get, token_path, ISSUER, SERVICE};
 use oci::Image;
 use scopegate_harness::{Registry, Reply, Scratch, Spin, SpinOptions, TokenAuth};
 use skopeo::{Auth, Run, Skopeo};
@@ -41,26 +41,10 @@ const PULL_TOKEN: &str = "sgd_e2e-deploy-team-pull-0123456789abcdefghijklmnopqrs
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.v2+json";
 
-/// The store every test starts with: `alice` (group team), `bob` (no
-/// group), `admin` (group admins) from the shared fixtures, plus `mia`
-/// (group maintainers), `observer` (groups team and admins, used only to
-/// look at what the registry holds) and the two deploy tokens above.
+/// The store every test starts with: [`common::registry_users`] and the two
+/// deploy tokens above, owned by `ci`.
 fn store() -> BTreeMap<String, Vec<u8>> {
-    let mut kv = common::seeded_users();
-    kv.insert(
-        "user/mia".into(),
-        user_record("mia-password", &["maintainers"]),
-    );
-    kv.insert(
-        "user/observer".into(),
-        user_record("observer-password", &["team", "admins"]),
-    );
-    // The machine account that owns the deploy tokens: deploy tokens act for
-    // their owner, narrowed by their limits.
-    kv.insert(
-        "user/ci".into(),
-        user_record("ci-password-never-used", &["team"]),
-    );
+    let mut kv = common::registry_users();
     for (secret, name, limits) in [
         (
             DEPLOY_TOKEN,

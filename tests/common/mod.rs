@@ -72,6 +72,23 @@ pub fn seeded_users() -> BTreeMap<String, Vec<u8>> {
     .collect()
 }
 
+/// [`seeded_users`] plus the end-to-end tests' own: `mia` (group
+/// maintainers, publishes `public/**`), `observer` (groups team and admins,
+/// only looks at what the registry holds) and `ci` (group team, the machine
+/// account that owns deploy tokens; deploy tokens act for their owner,
+/// narrowed by their limits).
+pub fn registry_users() -> BTreeMap<String, Vec<u8>> {
+    let mut kv = seeded_users();
+    for (name, password, groups) in [
+        ("mia", "mia-password", &["maintainers"][..]),
+        ("observer", "observer-password", &["team", "admins"][..]),
+        ("ci", "ci-password-never-used", &["team"][..]),
+    ] {
+        kv.insert(format!("user/{name}"), user_record(password, groups));
+    }
+    kv
+}
+
 /// Sends one request over a fresh connection and reads the whole reply.
 ///
 /// Every secret the request carries or the reply hands out (Basic
