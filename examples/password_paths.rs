@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use scopegate::authenticate::{authenticate_secret, Lockout, PasswordSettings};
+use scopegate::authenticate::{authenticate_secret, Lockout, PasswordSettings, Workloads};
 use scopegate::records::{encode, UserRecord, VERSION};
 use scopegate::store::{MemoryStore, Store};
 
@@ -73,12 +73,17 @@ fn main() {
         ("disabled user", "disabled"),
         ("stored m=65536,t=3,p=4 (out of band)", "cffi"),
     ];
+    let workloads = Workloads {
+        policy: scopegate::grant::policy().expect("the build's policy"),
+        fetch: &scopegate::oidc::NoNetwork,
+    };
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); paths.len()];
     // Interleaved rounds, so CPU-speed drift hits every path alike.
     for _ in 0..rounds {
         for (index, (_, user)) in paths.iter().enumerate() {
             let started = Instant::now();
-            let result = authenticate_secret(user, "a wrong password", &store, &SETTINGS, 1);
+            let result =
+                authenticate_secret(user, "a wrong password", &store, &SETTINGS, &workloads, 1);
             samples[index].push(started.elapsed().as_secs_f64() * 1000.0);
             assert!(result.is_err());
         }

@@ -1,22 +1,26 @@
 //! Routing, and the token flow that runs the stages in order:
 //! parse request -> authenticate -> evaluate policy -> sign -> respond.
 
+use scopegate_policy::CompiledPolicy;
 use serde_json::json;
 
-use crate::authenticate::{self, Authenticated, Lockout, Offered, PasswordSettings};
+use crate::authenticate::{self, Authenticated, Lockout, Offered, PasswordSettings, Workloads};
 use crate::config::{Config, Variables};
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::log::RequestLog;
+use crate::oidc::Fetch;
 use crate::request::{self, GrantRequest, TokenRequest};
 use crate::respond::{self, Flow, Issued};
 use crate::sign::TokenClaims;
 use crate::store::Store;
 use crate::{admin, grant, refresh, Error};
 
-/// What one request may use: the store, the variables, and the time.
+/// What one request may use: the store, the variables, outbound HTTP (for
+/// OIDC issuers' keys), and the time.
 pub struct Env<'a> {
     pub store: &'a dyn Store,
     pub variables: &'a dyn Variables,
+    pub fetch: &'a dyn Fetch,
     /// Unix seconds, read once per request by the entry point.
     pub now: u64,
     pub request_id: String,
@@ -151,11 +155,11 @@ fn token(
             request::shorten(&token_request.service)
         )));
     }
-    let caller = authenticate(&token_request, request, env, config)?;
-    log.account = caller.account().map(str::to_string);
+    let policy = grant::policy()?;
+    let caller = authenticate(&token_request, request, env, config, policy)?;
+    log.account = caller.subject().map(str::to_string);
     log.auth_type = Some(caller.auth_type());
 
-    let policy = grant::policy()?;
     let granted = grant::grant(policy, &caller, &token_request.scopes);
     log.granted = Some(granted.access.iter().map(ToString::to_string).collect());
 
@@ -173,7 +177,7 @@ fn token(
     let wants_refresh = match token_request.grant {
         GrantRequest::Docker { offline } => offline,
         GrantRequest::Password { offline, .. } => offline,
-        GrantRequest::Refresh { .. } => false,
+        GrantRequest::Refresh { .. } | GrantRequest::TokenExchange { .. } => false,
     };
     let refresh_token = match (wants_refresh, caller.account()) {
         (true, Some(_)) => Some(refresh::issue(
@@ -193,6 +197,7 @@ fn token(
             expires_in: config.token_ttl,
             issued_at: env.now,
             refresh_token: refresh_token.as_deref(),
+            is_exchange: matches!(token_request.grant, GrantRequest::TokenExchange { .. }),
         },
     ))
 }
@@ -202,7 +207,12 @@ fn authenticate(
     request: &HttpRequest,
     env: &Env<'_>,
     config: &Config,
+    policy: &CompiledPolicy<'_>,
 ) -> Result<Authenticated, Error> {
+    let workloads = Workloads {
+        policy,
+        fetch: env.fetch,
+    };
     let settings = PasswordSettings {
         lockout: Lockout {
             threshold: config.lockout_threshold,
@@ -216,11 +226,17 @@ fn authenticate(
             Offered::from_header(request.header("authorization"))?,
             env.store,
             &settings,
+            &workloads,
             env.now,
         ),
         GrantRequest::Password {
             username, password, ..
-        } => authenticate::authenticate_secret(username, password, env.store, &settings, env.now),
+        } => authenticate::authenticate_secret(
+            username, password, env.store, &settings, &workloads, env.now,
+        ),
+        GrantRequest::TokenExchange { subject_token } => {
+            authenticate::authenticate_id_token(subject_token, &workloads, env.store, env.now)
+        }
         GrantRequest::Refresh { refresh_token } => authenticate::authenticate_refresh(
             refresh_token,
             &token_request.service,

@@ -50,4 +50,9 @@ extern crate spin_sdk_p3 as spin_sdk;
 #[path = "entry/spin_p3.rs"]
 mod spin_p3;
 
+// Outbound GET for both entries (OIDC issuers' keys).
+#[cfg(all(target_arch = "wasm32", any(feature = "spin-p2", feature = "spin-p3")))]
+#[path = "entry/outbound.rs"]
+mod outbound;
+
 pub use error::Error;

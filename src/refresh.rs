@@ -113,7 +113,15 @@ mod tests {
             password_epoch: Some("e".into()),
         };
         store.set("user/alice", &encode(&user)).unwrap();
-        authenticate_secret("alice", "right", store, &SETTINGS, NOW).unwrap()
+        authenticate_secret(
+            "alice",
+            "right",
+            store,
+            &SETTINGS,
+            &crate::authenticate::tests_support::workloads(),
+            NOW,
+        )
+        .unwrap()
     }
 
     #[test]

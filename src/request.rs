@@ -8,8 +8,18 @@ use crate::error::OAuthErrorCode;
 use crate::http::HttpRequest;
 use crate::Error;
 
-/// The longest parameter value accepted, in bytes.
+/// The longest parameter value accepted, in bytes; [`MAX_SECRET_BYTES`] for
+/// the parameters that may carry an OIDC ID token.
 pub const MAX_VALUE_BYTES: usize = 1024;
+/// The longest `password` or `subject_token` accepted: an ID token's limit.
+pub const MAX_SECRET_BYTES: usize = crate::oidc::MAX_TOKEN_LEN;
+/// RFC 8693's `grant_type`.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The `subject_token_type`s a token exchange accepts: an OIDC ID token.
+pub const SUBJECT_TOKEN_TYPES: [&str; 2] = [
+    "urn:ietf:params:oauth:token-type:id_token",
+    "urn:ietf:params:oauth:token-type:jwt",
+];
 /// The most parameters one request may carry.
 pub const MAX_PARAMETERS: usize = 64;
 
@@ -38,6 +48,9 @@ pub enum GrantRequest {
     },
     /// `POST grant_type=refresh_token`.
     Refresh { refresh_token: String },
+    /// `POST grant_type=urn:ietf:params:oauth:grant-type:token-exchange`
+    /// (RFC 8693) with an OIDC ID token as the subject token.
+    TokenExchange { subject_token: String },
 }
 
 /// Name/value pairs with the SPEC limits enforced.
@@ -52,9 +65,13 @@ impl Parameters {
                     "too many parameters (at most {MAX_PARAMETERS})"
                 )));
             }
-            if name.len() > MAX_VALUE_BYTES || value.len() > MAX_VALUE_BYTES {
+            let limit = match name.as_ref() {
+                "password" | "subject_token" => MAX_SECRET_BYTES,
+                _ => MAX_VALUE_BYTES,
+            };
+            if name.len() > MAX_VALUE_BYTES || value.len() > limit {
                 return Err(Error::bad_request(format!(
-                    "parameter {} is longer than {MAX_VALUE_BYTES} bytes",
+                    "parameter {} is longer than {limit} bytes",
                     shorten(&name)
                 )));
             }
@@ -130,6 +147,19 @@ fn parse_form(body: &[u8]) -> Result<TokenRequest, Error> {
         "refresh_token" => GrantRequest::Refresh {
             refresh_token: parameters.required("refresh_token")?.to_string(),
         },
+        TOKEN_EXCHANGE => {
+            let token_type = parameters.required("subject_token_type")?;
+            if !SUBJECT_TOKEN_TYPES.contains(&token_type) {
+                return Err(Error::bad_request(format!(
+                    "subject_token_type {} is not supported (an OIDC ID token is: {})",
+                    shorten(token_type),
+                    SUBJECT_TOKEN_TYPES.join(" or ")
+                )));
+            }
+            GrantRequest::TokenExchange {
+                subject_token: parameters.required("subject_token")?.to_string(),
+            }
+        }
         other => {
             return Err(Error::oauth(
                 OAuthErrorCode::UnsupportedGrantType,
@@ -263,6 +293,32 @@ mod tests {
     }
 
     #[test]
+    fn token_exchange_of_an_id_token() {
+        let token = format!("eyJ.{}.sig", "a".repeat(2000));
+        let request = parse_post(&post(
+            &format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token={token}&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aid_token&service=reg&scope=repository%3Aa%3Apull"),
+            "application/x-www-form-urlencoded",
+        ))
+        .unwrap();
+        assert!(
+            matches!(&request.grant, GrantRequest::TokenExchange { subject_token } if *subject_token == token)
+        );
+        assert_eq!(request.scopes.len(), 1);
+        // An ID token fits `password` too; other parameters keep the short limit.
+        let request = parse_post(&post(
+            &format!("grant_type=password&username=oidc&password={token}&service=reg"),
+            "application/x-www-form-urlencoded",
+        ))
+        .unwrap();
+        assert!(matches!(request.grant, GrantRequest::Password { .. }));
+        assert!(parse_post(&post(
+            &format!("grant_type=refresh_token&refresh_token={token}&service=reg"),
+            "application/x-www-form-urlencoded",
+        ))
+        .is_err());
+    }
+
+    #[test]
     fn post_errors_are_oauth_errors() {
         let form = "application/x-www-form-urlencoded";
         let cases = [
@@ -289,6 +345,21 @@ mod tests {
             ),
             (
                 "grant_type=refresh_token&refresh_token=x&service=r&scope=bad",
+                form,
+                OAuthErrorCode::InvalidRequest,
+            ),
+            (
+                "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token=x&service=r",
+                form,
+                OAuthErrorCode::InvalidRequest,
+            ),
+            (
+                "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token=x&subject_token_type=urn:ietf:params:oauth:token-type:access_token&service=r",
+                form,
+                OAuthErrorCode::InvalidRequest,
+            ),
+            (
+                "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token_type=urn:ietf:params:oauth:token-type:jwt&service=r",
                 form,
                 OAuthErrorCode::InvalidRequest,
             ),

@@ -24,7 +24,13 @@ pub struct Issued<'a> {
     pub expires_in: u64,
     pub issued_at: u64,
     pub refresh_token: Option<&'a str>,
+    /// An RFC 8693 token exchange, whose reply names the issued token's type.
+    pub is_exchange: bool,
 }
+
+/// RFC 8693 `issued_token_type` of a token exchange's reply: a registry
+/// token is an OAuth access token.
+pub const ISSUED_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// The 200 reply. Both flows carry `token` and `access_token` (docker reads
 /// one, containers/image the other), `expires_in` and an RFC 3339
@@ -38,6 +44,10 @@ pub fn token_response(flow: Flow, issued: &Issued<'_>) -> HttpResponse {
     });
     if flow == Flow::OAuth {
         body["scope"] = json!(issued.grant.scope_string());
+        body["token_type"] = json!("Bearer");
+    }
+    if issued.is_exchange {
+        body["issued_token_type"] = json!(ISSUED_TOKEN_TYPE);
     }
     if let Some(refresh_token) = issued.refresh_token {
         body["refresh_token"] = json!(refresh_token);

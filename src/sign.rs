@@ -270,7 +270,7 @@ impl<'a> TokenClaims<'a> {
             .collect();
         Ok(Self {
             iss: issuer,
-            sub: caller.account().unwrap_or(""),
+            sub: caller.subject().unwrap_or(""),
             aud: service,
             exp: now + ttl,
             nbf: now,

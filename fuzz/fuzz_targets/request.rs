@@ -101,6 +101,7 @@ fuzz_target!(|data: &[u8]| {
     let env = Env {
         store: &store,
         variables: &variables,
+        fetch: &scopegate::oidc::NoNetwork,
         now: 1_800_000_000,
         request_id: "fuzz".to_string(),
     };

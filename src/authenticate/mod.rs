@@ -2,9 +2,10 @@
 //! [`Authenticated`] caller, and so the only way to a token.
 //!
 //! One file per credential kind: [`password`] (user and password, with the
-//! failure [`lockout`]), [`api_token`] (personal, deploy and job tokens) and
-//! [`refresh`]; this module routes an offered secret to the right one and
-//! keeps the one constructor of [`Authenticated`].
+//! failure [`lockout`]), [`api_token`] (personal, deploy and job tokens),
+//! [`refresh`] and [`oidc`] (workloads with an OIDC ID token); this module
+//! routes an offered secret to the right one and keeps the constructors of
+//! [`Authenticated`].
 //!
 //! Every failure (unknown user, wrong password, disabled or locked account,
 //! unknown, expired or revoked token, a token whose owner is gone) is the
@@ -13,18 +14,21 @@
 
 mod api_token;
 mod lockout;
+mod oidc;
 mod password;
 mod refresh;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use scopegate_policy::{Caller, CredentialKind, ScopeLimit};
+use scopegate_policy::{Caller, CredentialKind, ScopeLimit, Workload};
 
+use crate::oidc::VerifiedWorkload;
 use crate::store::Store;
 use crate::Error;
 
 pub use api_token::LAST_USED_RESOLUTION;
 pub use lockout::Lockout;
+pub use oidc::{authenticate_id_token, Workloads};
 pub use refresh::authenticate_refresh;
 
 /// API token prefixes by kind; refresh tokens use [`REFRESH_PREFIX`].
@@ -49,13 +53,15 @@ enum Via {
     Token {
         digest: String,
     },
+    /// A verified OIDC ID token: no account, never refreshable.
+    Workload(VerifiedWorkload),
 }
 
 /// A caller whose credentials were checked (or who offered none).
 ///
-/// Fields are private and [`Authenticated::new`] is private to this module
-/// and its files: a token can only be signed for a value that went through
-/// a credential check.
+/// Fields are private and the constructors are private to this module and
+/// its files: a token can only be signed for a value that went through a
+/// credential check.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     account: Option<String>,
@@ -94,9 +100,31 @@ impl Authenticated {
         }
     }
 
-    /// The account name; `None` for anonymous callers.
+    /// The constructor of a workload's caller, for [`oidc`]: no account, no
+    /// groups, kind `oidc`, no limits of its own (its reach is the policy's
+    /// rules for its issuer and claims).
+    fn workload(workload: VerifiedWorkload) -> Self {
+        Self {
+            account: None,
+            groups: Vec::new(),
+            kind: Some(CredentialKind::Oidc),
+            limits: None,
+            via: Via::Workload(workload),
+        }
+    }
+
+    /// The account name; `None` for anonymous callers and workloads.
     pub fn account(&self) -> Option<&str> {
         self.account.as_deref()
+    }
+
+    /// Who the token is for: the account, or `ISSUER:<sub>` for a workload;
+    /// `None` for anonymous callers. The token's `sub` and the log's account.
+    pub fn subject(&self) -> Option<&str> {
+        match &self.via {
+            Via::Workload(workload) => Some(workload.subject()),
+            _ => self.account.as_deref(),
+        }
     }
 
     /// The credential kind; `None` for anonymous callers.
@@ -113,7 +141,7 @@ impl Authenticated {
     pub fn via_token(&self) -> Option<&str> {
         match &self.via {
             Via::Token { digest } => Some(digest),
-            Via::Anonymous | Via::Password { .. } => None,
+            Via::Anonymous | Via::Password { .. } | Via::Workload(_) => None,
         }
     }
 
@@ -123,7 +151,7 @@ impl Authenticated {
     pub fn password_epoch(&self) -> Option<&str> {
         match &self.via {
             Via::Password { epoch } => epoch.as_deref(),
-            Via::Anonymous | Via::Token { .. } => None,
+            Via::Anonymous | Via::Token { .. } | Via::Workload(_) => None,
         }
     }
 
@@ -133,7 +161,13 @@ impl Authenticated {
             account: self.account.as_deref(),
             groups: &self.groups,
             kind: self.kind,
-            workload: None,
+            workload: match &self.via {
+                Via::Workload(workload) => Some(Workload {
+                    issuer: workload.issuer(),
+                    claims: workload.claims(),
+                }),
+                _ => None,
+            },
         }
     }
 
@@ -197,23 +231,26 @@ pub fn authenticate(
     offered: Offered,
     store: &dyn Store,
     settings: &PasswordSettings,
+    workloads: &Workloads<'_>,
     now: u64,
 ) -> Result<Authenticated, Error> {
     match offered {
         Offered::None => Ok(Authenticated::anonymous()),
         Offered::Basic { username, password } => {
-            authenticate_secret(&username, &password, store, settings, now)
+            authenticate_secret(&username, &password, store, settings, workloads, now)
         }
     }
 }
 
-/// Checks a username and password, or an API token presented as the
-/// password with any username (as docker and skopeo send them).
+/// Checks a username and password, or a secret presented as the password
+/// with any username (as docker, skopeo and Kubernetes pull secrets send
+/// them): an API token by its prefix, an OIDC ID token by its JWT shape.
 pub fn authenticate_secret(
     username: &str,
     password: &str,
     store: &dyn Store,
     settings: &PasswordSettings,
+    workloads: &Workloads<'_>,
     now: u64,
 ) -> Result<Authenticated, Error> {
     match TOKEN_PREFIXES
@@ -223,6 +260,9 @@ pub fn authenticate_secret(
         Some(_) => api_token::authenticate_api_token(password, store, settings.lockout, now),
         None if password.starts_with(REFRESH_PREFIX) => {
             Err(Error::Unauthorized("refresh token offered as a password"))
+        }
+        None if crate::oidc::looks_like_jwt(password) => {
+            authenticate_id_token(password, workloads, store, now)
         }
         None => password::authenticate_password(username, password, store, settings, now),
     }
@@ -260,6 +300,15 @@ pub(crate) mod tests_support {
     pub fn anonymous() -> Authenticated {
         Authenticated::anonymous()
     }
+
+    /// The build's policy, and no network: ID tokens of its issuers get 503.
+    #[allow(clippy::unwrap_used)]
+    pub fn workloads() -> super::Workloads<'static> {
+        super::Workloads {
+            policy: crate::grant::policy().unwrap(),
+            fetch: &crate::oidc::NoNetwork,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +328,7 @@ mod tests {
         cache_seconds: 300,
     };
     const NOW: u64 = 1_800_000_000;
+    use tests_support::workloads;
 
     fn store_with_alice() -> MemoryStore {
         let store = MemoryStore::new();
@@ -327,14 +377,20 @@ mod tests {
         password: &str,
         now: u64,
     ) -> Result<Authenticated, Error> {
-        authenticate_secret(user, password, store, &LOCKOUT, now)
+        authenticate_secret(user, password, store, &LOCKOUT, &workloads(), now)
     }
 
     #[test]
     fn no_header_is_anonymous_and_bad_headers_are_401() {
         let store = MemoryStore::new();
-        let anonymous =
-            authenticate(Offered::from_header(None).unwrap(), &store, &LOCKOUT, NOW).unwrap();
+        let anonymous = authenticate(
+            Offered::from_header(None).unwrap(),
+            &store,
+            &LOCKOUT,
+            &workloads(),
+            NOW,
+        )
+        .unwrap();
         assert_eq!(anonymous.account(), None);
         assert_eq!(anonymous.auth_type(), "anonymous");
         for header in ["Bearer abc", "Basic !!!", "Basic", "Basic YWxpY2U="] {
@@ -402,7 +458,7 @@ mod tests {
             ..LOCKOUT
         };
         let writes = store.writes();
-        authenticate_secret("alice", "right", &store, &settings, NOW).unwrap();
+        authenticate_secret("alice", "right", &store, &settings, &workloads(), NOW).unwrap();
         assert_eq!(
             store.writes(),
             writes + 1,
@@ -413,21 +469,27 @@ mod tests {
         assert!(!markers[0].contains("right"));
         // Within the cache time the marker answers; the benchmark shows the
         // argon2 time this saves.
-        authenticate_secret("alice", "right", &store, &settings, NOW + 299).unwrap();
+        authenticate_secret("alice", "right", &store, &settings, &workloads(), NOW + 299).unwrap();
         assert_eq!(
             store.writes(),
             writes + 1,
             "a remembered login writes nothing"
         );
         // After the cache time the full check runs (and remembers again).
-        authenticate_secret("alice", "right", &store, &settings, NOW + 300).unwrap();
+        authenticate_secret("alice", "right", &store, &settings, &workloads(), NOW + 300).unwrap();
         assert_eq!(store.writes(), writes + 2);
-        assert!(authenticate_secret("alice", "wrong", &store, &settings, NOW + 301).is_err());
+        assert!(
+            authenticate_secret("alice", "wrong", &store, &settings, &workloads(), NOW + 301)
+                .is_err()
+        );
         // A new password makes old markers useless.
         change_user(&store, |user| {
             user.password = password::hash("changed").unwrap()
         });
-        assert!(authenticate_secret("alice", "right", &store, &settings, NOW + 301).is_err());
+        assert!(
+            authenticate_secret("alice", "right", &store, &settings, &workloads(), NOW + 301)
+                .is_err()
+        );
     }
 
     #[test]
@@ -724,7 +786,7 @@ mod tests {
         };
         // This request loaded the record before the revocation landed; it
         // may still finish, but it must not write the record back.
-        let raced = authenticate_secret("x", "sgd_tok", &store, &LOCKOUT, NOW);
+        let raced = authenticate_secret("x", "sgd_tok", &store, &LOCKOUT, &workloads(), NOW);
         assert!(raced.is_ok());
         assert_eq!(store.inner.get(&key).unwrap(), None, "not re-created");
         assert!(store
@@ -732,7 +794,9 @@ mod tests {
             .get(&records::last_used_key(&secret::digest_hex("sgd_tok")))
             .unwrap()
             .is_some());
-        assert!(authenticate_secret("x", "sgd_tok", &store, &LOCKOUT, NOW + 1).is_err());
+        assert!(
+            authenticate_secret("x", "sgd_tok", &store, &LOCKOUT, &workloads(), NOW + 1).is_err()
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ async fn entry(request: IncomingRequest, outparam: ResponseOutparam) {
     let env = Env {
         store: &store,
         variables: &SpinVariables,
+        fetch: &crate::outbound::Outbound,
         now,
         request_id,
     };

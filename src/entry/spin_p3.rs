@@ -50,6 +50,7 @@ async fn entry(request: Request) -> Reply {
     let env = Env {
         store: &store,
         variables: &InstanceVariables,
+        fetch: &crate::outbound::Outbound,
         now,
         request_id,
     };

@@ -22,13 +22,63 @@ use serde_json::{Map, Value};
 pub use verify::verify;
 
 /// Longest ID token accepted, in bytes (GitHub's and GitLab's are under 2 KiB).
-pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// Outbound HTTP GET, as the host offers it. Implementations must follow no redirects to
 /// other schemes, enforce their own timeout, and return the body of a 200 only.
 pub trait Fetch {
     /// The body at `url` (an `https://` URL, or `http://` to loopback in tests).
     fn get(&self, url: &str) -> Result<Vec<u8>, FetchError>;
+}
+
+/// How long one outbound GET may take, connection to last byte (seconds).
+/// An issuer slower than this counts as unreachable: a 503 with nothing
+/// cached, never a grant.
+pub const FETCH_TIMEOUT_SECONDS: u64 = 5;
+
+/// Where a GET goes, split the way the host's HTTP client takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchTarget<'a> {
+    pub is_https: bool,
+    /// `host[:port]`.
+    pub authority: &'a str,
+    /// `/path`, `/` when the URL has none.
+    pub path: &'a str,
+}
+
+impl<'a> FetchTarget<'a> {
+    /// Splits an issuer or JWKS URL (checked by the policy loader, or taken
+    /// from a discovery document and checked there) into scheme, authority
+    /// and path.
+    pub fn parse(url: &'a str) -> Result<Self, FetchError> {
+        let (is_https, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            (None, None) => return Err(FetchError(format!("not an http(s) URL: {url:?}"))),
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(slash) => rest.split_at(slash),
+            None => (rest, "/"),
+        };
+        if authority.is_empty() {
+            return Err(FetchError(format!("URL has no host: {url:?}")));
+        }
+        Ok(Self {
+            is_https,
+            authority,
+            path,
+        })
+    }
+}
+
+/// No outbound HTTP at all: every GET fails. For callers that have none
+/// (the fuzz targets, tools); a cold issuer then answers 503.
+pub struct NoNetwork;
+
+impl Fetch for NoNetwork {
+    fn get(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        Err(FetchError(format!("no outbound HTTP here (GET {url})")))
+    }
 }
 
 /// A GET that did not produce a 200 body: unreachable host, timeout, other status.
@@ -44,7 +94,7 @@ impl fmt::Display for FetchError {
 impl std::error::Error for FetchError {}
 
 /// A workload whose ID token verified. Only [`verify`] builds it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedWorkload {
     issuer: String,
     subject: String,
@@ -94,6 +144,29 @@ pub fn looks_like_jwt(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fetch_targets() {
+        let target = FetchTarget::parse("https://token.actions.githubusercontent.com").unwrap();
+        assert_eq!(
+            (target.is_https, target.authority, target.path),
+            (true, "token.actions.githubusercontent.com", "/")
+        );
+        let target =
+            FetchTarget::parse("http://127.0.0.1:8080/gitlab/oauth/discovery/keys").unwrap();
+        assert_eq!(
+            (target.is_https, target.authority, target.path),
+            (false, "127.0.0.1:8080", "/gitlab/oauth/discovery/keys")
+        );
+        for bad in [
+            "ftp://x/y",
+            "https:///keys",
+            "token.actions.githubusercontent.com",
+        ] {
+            assert!(FetchTarget::parse(bad).is_err(), "{bad}");
+        }
+        assert!(NoNetwork.get("https://example.com").is_err());
+    }
 
     #[test]
     fn jwt_shapes() {
