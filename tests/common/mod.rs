@@ -12,6 +12,8 @@ pub use scopegate_harness::{Body, Reply, Spin, SpinOptions};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
+pub mod oidc;
+
 pub const SERVICE: &str = "registry.test";
 pub const ISSUER: &str = "scopegate-test";
 pub const DEV_KEY: &str = include_str!("../../dev/signing-key.pem");

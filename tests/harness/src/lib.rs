@@ -7,7 +7,8 @@
 //! - [`Redis`]: `redis-server`, for instances sharing one store;
 //! - [`Registry`]: Debian's `docker-registry` (distribution 2.8) with token
 //!   auth;
-//! - [`Dockerd`]: a private `dockerd` for the docker CLI.
+//! - [`Dockerd`]: a private `dockerd` for the docker CLI;
+//! - [`OidcIssuer`]: an OpenID issuer's discovery documents and JWKS.
 //!
 //! Each fails with a message naming what to install when its program is
 //! missing; nothing is skipped silently.
@@ -16,6 +17,7 @@
 
 pub mod docker;
 pub mod http;
+pub mod oidc;
 pub mod process;
 pub mod redis;
 pub mod registry;
@@ -23,6 +25,7 @@ pub mod spin;
 
 pub use docker::Dockerd;
 pub use http::{Body, Reply};
+pub use oidc::OidcIssuer;
 pub use process::{free_port, require_program, Process, Scratch};
 pub use redis::Redis;
 pub use registry::{Registry, TokenAuth};
