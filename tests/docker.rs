@@ -12,6 +12,7 @@ mod common;
 
 use base64::Engine as _;
 use common::*;
+use jwt_simple::prelude::RSAKeyPairLike as _;
 use scopegate_harness::{Dockerd, Registry, Scratch, TokenAuth};
 use serde_json::json;
 use std::process::{Command, Output};
@@ -157,9 +158,11 @@ fn tail(text: &str) -> String {
     lines[lines.len().saturating_sub(60)..].join("\n")
 }
 
-#[test]
-fn docker_login_push_pull_logout_and_deploy_tokens() {
-    let spin = start(variables(), registry_users());
+/// One dockerd at a time: the scenarios share the machine's docker setup.
+static ONE_DOCKERD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A registry with token auth at `spin`, a private dockerd, and scratch.
+fn world(spin: Spin) -> World {
     let scratch = Scratch::new("docker-e2e");
     let bundle = scratch.file("signing-cert.pem", DEV_CERT.as_bytes());
     let realm = spin.url("/token");
@@ -173,12 +176,19 @@ fn docker_login_push_pull_logout_and_deploy_tokens() {
         },
     );
     let docker = Dockerd::start();
-    let world = World {
+    World {
         docker,
         registry,
         spin,
         scratch,
-    };
+    }
+}
+
+#[test]
+fn docker_login_push_pull_logout_and_deploy_tokens() {
+    let _one = ONE_DOCKERD.lock().unwrap_or_else(|e| e.into_inner());
+    let spin = start(variables(), registry_users());
+    let world = world(spin);
     let host = world.registry.host();
 
     // docker login with a password keeps a refresh token, never the password.
@@ -250,5 +260,44 @@ fn docker_login_push_pull_logout_and_deploy_tokens() {
         world.catalog(),
         json!(["public/hello", "team/app"]),
         "nothing landed in ci/tool"
+    );
+}
+
+/// A CI job logs in with its OIDC ID token (`docker login -u oidc
+/// --password-stdin`, as the README's GitHub Actions snippet does), pushes
+/// to its repository's path and pulls back the same image; a push outside
+/// what the policy derives from its claims is denied.
+#[test]
+fn docker_login_with_an_oidc_id_token_pushes_and_pulls() {
+    let _one = ONE_DOCKERD.lock().unwrap_or_else(|e| e.into_inner());
+    let oidc = common::oidc::oidc();
+    let spin = Spin::start(SpinOptions {
+        manifest: oidc.manifest.clone(),
+        variables: common::oidc::oidc_variables(),
+        ..SpinOptions::default()
+    });
+    let world = world(spin);
+    let id_token = oidc
+        .github
+        .sign(common::oidc::github_claims(oidc, "refs/heads/main"))
+        .unwrap();
+    world.login("oidc", &id_token);
+
+    let pushed_id = world.import("acme/app/web:v1", "pushed by a CI job\n");
+    succeeds(world.docker(&["push", &world.reference("acme/app/web:v1")]));
+    succeeds(world.docker(&["rmi", &world.reference("acme/app/web:v1")]));
+    succeeds(world.docker(&["pull", &world.reference("acme/app/web:v1")]));
+    assert_eq!(world.image_id("acme/app/web:v1"), pushed_id);
+
+    world.import("acme/other:v1", "not this job's repository\n");
+    let refused = fails(world.docker(&["push", &world.reference("acme/other:v1")]));
+    assert!(
+        refused.contains("denied: requested access to the resource is denied"),
+        "{refused}"
+    );
+    let logs = world.spin.logs();
+    assert!(
+        logs.contains(r#""auth_type":"oidc""#) && !logs.contains(&id_token),
+        "{logs}"
     );
 }

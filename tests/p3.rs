@@ -93,3 +93,42 @@ fn the_wasi_p3_build_serves_tokens_and_forgets_the_store_between_requests() {
     let jwks = get(&host, "/.well-known/jwks.json", None).json();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
 }
+
+/// Workload identity in the WASI 0.3 build: the issuer's keys come over the
+/// same outbound HTTP, and a reused instance keeps nothing of them but what
+/// the store holds.
+#[test]
+fn the_wasi_p3_build_grants_to_oidc_id_tokens() {
+    use common::oidc::{github_claims, oidc, oidc_p3_manifest, oidc_variables};
+    use jwt_simple::prelude::RSAKeyPairLike as _;
+
+    let host = Spin::start(SpinOptions {
+        manifest: oidc_p3_manifest().clone(),
+        variables: oidc_variables(),
+        ..SpinOptions::default()
+    });
+    let oidc = oidc();
+    let token = oidc
+        .github
+        .sign(github_claims(oidc, "refs/heads/main"))
+        .unwrap();
+    let path = token_path(&[
+        "repository:acme/app/web:pull,push",
+        "repository:acme/other:pull",
+    ]);
+    for _ in 0..5 {
+        let reply = get(&host, &path, Some(("oidc", &token)));
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let (_, claims) = verify(&host, reply.json()["token"].as_str().unwrap());
+        assert_eq!(
+            access_of(&claims),
+            [entry("repository", "acme/app/web", &["pull", "push"])]
+        );
+        assert_eq!(claims.custom.auth_type, "oidc");
+    }
+    let forged = oidc
+        .impostor
+        .sign(github_claims(oidc, "refs/heads/main"))
+        .unwrap();
+    assert_eq!(get(&host, &path, Some(("oidc", &forged))).status, 401);
+}

@@ -156,6 +156,43 @@ actions = ["pull"]
     );
     write_if_changed(&policies.join("lab.toml"), &lab);
 
+    build(
+        &policies,
+        &out,
+        &[],
+        "spin.toml",
+        "target/wasm32-wasip2/release/scopegate.wasm",
+    )
+}
+
+/// The WASI 0.3 build of the same component (`spin-p3.toml`), built on
+/// first use into `target/oidc-test-p3`. Returns its manifest.
+pub fn oidc_p3_manifest() -> &'static PathBuf {
+    static MANIFEST: OnceLock<PathBuf> = OnceLock::new();
+    MANIFEST.get_or_init(|| {
+        let root = repository_root();
+        // The policies are written by `oidc()`.
+        let policies = oidc().manifest.parent().unwrap().join("policies");
+        build(
+            &policies,
+            &root.join("target/oidc-test-p3"),
+            &["--no-default-features", "--features", "spin-p3"],
+            "spin-p3.toml",
+            "target/p3/wasm32-wasip2/release/scopegate.wasm",
+        )
+    })
+}
+
+/// Builds the component with `policies` into `out` and writes a copy of the
+/// repository's `manifest` whose `source` (`shipped_source`) is that build.
+fn build(
+    policies: &std::path::Path,
+    out: &std::path::Path,
+    features: &[&str],
+    manifest: &str,
+    shipped_source: &str,
+) -> PathBuf {
+    let root = repository_root();
     let output = Command::new("cargo")
         .args([
             "build",
@@ -164,11 +201,12 @@ actions = ["pull"]
             "--release",
             "-p",
             "scopegate",
-            "--target-dir",
         ])
-        .arg(&out)
+        .args(features)
+        .arg("--target-dir")
+        .arg(out)
         .current_dir(&root)
-        .env("SCOPEGATE_POLICY_DIR", &policies)
+        .env("SCOPEGATE_POLICY_DIR", policies)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .output()
         .expect("run cargo build");
@@ -178,17 +216,17 @@ actions = ["pull"]
         String::from_utf8_lossy(&output.stderr)
     );
 
-    let manifest = std::fs::read_to_string(root.join("spin.toml")).unwrap();
-    let source = "source = \"target/wasm32-wasip2/release/scopegate.wasm\"";
-    assert!(manifest.contains(source), "spin.toml's source moved");
+    let text = std::fs::read_to_string(root.join(manifest)).unwrap();
+    let source = format!("source = {shipped_source:?}");
+    assert!(text.contains(&source), "{manifest}'s source moved");
     let wasm = out.join("wasm32-wasip2/release/scopegate.wasm");
-    let mut manifest = manifest.replace(source, &format!("source = {:?}", wasm.to_str().unwrap()));
+    let mut text = text.replace(&source, &format!("source = {:?}", wasm.to_str().unwrap()));
     // Built above; `spin build` has nothing to do.
-    if let Some(start) = manifest.find("[component.scopegate.build]") {
-        manifest.truncate(start);
+    if let Some(start) = text.find("[component.scopegate.build]") {
+        text.truncate(start);
     }
-    let path = out.join("spin.toml");
-    write_if_changed(&path, &manifest);
+    let path = out.join(manifest);
+    write_if_changed(&path, &text);
     path
 }
 
