@@ -2,6 +2,8 @@
 """Helpers for bench/run.sh: seed the store, read results, write BENCHMARKS.md.
 
     bench.py seed DIR USERS      write the store seeds and credentials into DIR
+    bench.py oidc DIR            an RS256 key (openssl), an ID token signed with it,
+                                 and the store seed of its issuer's cached JWKS
     bench.py render DIR OUT      write the report from the results in DIR
 
 Everything here is the standard library only.
@@ -87,6 +89,53 @@ def seed(directory, users):
             f"{REFRESH_TOKEN}&service={SERVICE}&client_id=docker"
             "&scope=repository:team/app:pull'\n"
         )
+
+
+# The issuer of bench/oidc-policy/bench.toml.
+OIDC_ISSUER = "http://127.0.0.1:9/bench"
+OIDC_JWKS_URL = "http://127.0.0.1:9/bench/jwks"
+OIDC_AUDIENCE = "registry.example.com"
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def oidc(directory):
+    """A GitHub-shaped RS256 ID token, and the issuer's JWKS as the component
+    caches it (fetched now), so a token request costs one store read."""
+    import subprocess
+    import time
+
+    key = os.path.join(directory, "oidc-key.pem")
+    subprocess.run(["openssl", "genrsa", "-out", key, "2048"], check=True,
+                   capture_output=True)
+    modulus = subprocess.run(["openssl", "rsa", "-in", key, "-noout", "-modulus"],
+                             check=True, capture_output=True, text=True).stdout
+    n = bytes.fromhex(modulus.strip().split("=", 1)[1])
+    jwk = {"kty": "RSA", "kid": "bench-1", "alg": "RS256", "use": "sig",
+           "n": b64url(n), "e": "AQAB"}
+    now = int(time.time())
+    header = {"alg": "RS256", "typ": "JWT", "kid": "bench-1"}
+    claims = {
+        "iss": OIDC_ISSUER, "aud": OIDC_AUDIENCE,
+        "sub": "repo:acme/app:ref:refs/heads/main",
+        "repository": "acme/app", "repository_owner": "acme",
+        "ref": "refs/heads/main", "ref_type": "branch", "workflow": "build",
+        "iat": now, "nbf": now, "exp": now + 6 * 3600,
+    }
+    signing_input = (b64url(json.dumps(header).encode()) + "."
+                     + b64url(json.dumps(claims).encode()))
+    signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key],
+                               input=signing_input.encode(), check=True,
+                               capture_output=True).stdout
+    token = signing_input + "." + b64url(signature)
+    cached = record(issuer=OIDC_ISSUER, jwks_url=OIDC_JWKS_URL, fetched_at=now,
+                    checked_at=now,
+                    keys=[{"kid": "bench-1", "json": json.dumps(jwk)}])
+    write_args(os.path.join(directory, "seed-oidc.args"), [("jwks/bench", cached)])
+    with open(os.path.join(directory, "credentials.sh"), "a") as out:
+        out.write(f"OIDC_AUTH='{basic('oidc', token)}'\n")
 
 
 # ---- reading results -------------------------------------------------------
@@ -182,6 +231,7 @@ SCENARIOS = [
     ("password-cached", "password login, repeated (verified-password marker hit)"),
     ("password-argon2", "password login, first (full argon2id, m=19 MiB, t=2)"),
     ("jwks", "`GET /.well-known/jwks.json`"),
+    ("oidc", "OIDC ID token (RS256, issuer's JWKS cached), 2 scopes (`GET /token`, Basic `oidc:<ID token>`)"),
     ("api-token-redis", "API-token login, 2 scopes, **Redis store**"),
     ("api-token-p3", "**WASI 0.3 build**: API-token login, 2 scopes"),
     ("jwks-p3", "**WASI 0.3 build**: `GET /.well-known/jwks.json`"),
@@ -261,6 +311,7 @@ def render(directory, out_path):
     add("| --- | ---: |")
     add(f"| scopegate's primitive (p256 0.13, RFC 6979, no table) | {fmt_ns(floor_sign(directory, 'floor-sign.jsonl'))} |")
     add(f"| jwt-simple ES256 (p256 0.14, base-point table built in the instance) | {fmt_ns(floor_sign(directory, 'floor-sign-jwt-simple.jsonl'))} |")
+    add(f"| jwt-simple RS256 check of an ID token from its JWK (2048-bit; what an OIDC request pays) | {fmt_ns(floor_sign(directory, 'floor-verify-rs256.jsonl'))} |")
     add("")
     add("## Targets (issue 16)")
     add("")
@@ -280,6 +331,10 @@ def render(directory, out_path):
         if slow:
             worst = max(slow, key=lambda item: item[1])
             add(f"| {label}: every route p50 <= 2 ms at 1 kept-alive connection, SQLite (argon2 aside) | worst {worst[0]}: {fmt_us(worst[1])} | {met(worst[1] <= TARGET_ROUTE_P50_US)} |")
+    oidc1 = results.get(("oidc", "ka1")) or {}
+    if api and oidc1:
+        ratio = oidc1["p50"] / api["p50"]
+        add(f"| (issue 11) OIDC token request, JWKS cached, p50 within 1.5x of the API-token request | {fmt_us(oidc1['p50'])} = {ratio:.2f}x | {met(ratio <= 1.5)} |")
     for key, label in (("scopegate", "WASI 0.2"), ("scopegate_p3", "WASI 0.3")):
         size = sizes.get(key)
         add(f"| {label} component under 1.5 MiB | {fmt_bytes(size)} | {met(size is not None and size < TARGET_SIZE)} |")
@@ -306,6 +361,8 @@ def render(directory, out_path):
 def main(argv):
     if len(argv) == 4 and argv[1] == "seed":
         seed(argv[2], int(argv[3]))
+    elif len(argv) == 3 and argv[1] == "oidc":
+        oidc(argv[2])
     elif len(argv) == 4 and argv[1] == "render":
         render(argv[2], argv[3])
     else:

@@ -11,7 +11,9 @@
 # wrk: 1 connection (latency) and 8 connections (throughput), each over
 # kept-alive connections and with `Connection: close`. The API-token scenario
 # also runs against a Redis store (redis-server on a free port), and the
-# API-token and JWKS scenarios also with the WASI 0.3 build. Then the
+# API-token and JWKS scenarios also with the WASI 0.3 build. The OIDC
+# scenario runs a component built with bench/oidc-policy (its issuer's keys
+# seeded into the store's cache; openssl makes the key and token). Then the
 # signing floor inside wasm, the native policy benches (criterion) and the
 # component's size. One run, about 12 minutes with the defaults on 2 cores.
 #
@@ -57,7 +59,7 @@ trap 'exit 130' INT TERM
 
 log() { echo "bench: $*" >&2; }
 
-for tool in wrk curl python3 cargo redis-server; do
+for tool in wrk curl python3 cargo redis-server openssl; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
 done
 [[ -x $SPIN ]] || { echo "bench: no Spin at $SPIN (set SPIN)" >&2; exit 2; }
@@ -79,6 +81,10 @@ cargo build --quiet --target wasm32-wasip2 --release -p scopegate
 cargo build --quiet --target wasm32-wasip2 --release -p scopegate --target-dir "$TARGET_DIR/p3" \
     --no-default-features --features spin-p3
 cargo build --quiet --target wasm32-wasip2 --release -p scopegate-bench-floor
+# The OIDC rows' component: the same code, with bench/oidc-policy's issuer.
+SCOPEGATE_POLICY_DIR="$BENCH/oidc-policy" cargo build --quiet --target wasm32-wasip2 --release \
+    -p scopegate --target-dir "$TARGET_DIR/bench-oidc"
+WASM_OIDC="$TARGET_DIR/bench-oidc/wasm32-wasip2/release/scopegate.wasm"
 WASM="$TARGET_DIR/wasm32-wasip2/release/scopegate.wasm"
 WASM_P3="$TARGET_DIR/p3/wasm32-wasip2/release/scopegate.wasm"
 FLOOR_WASM="$TARGET_DIR/wasm32-wasip2/release/scopegate_bench_floor.wasm"
@@ -88,6 +94,7 @@ printf '{"scopegate": %d, "scopegate_p3": %d, "floor": %d}\n' "$(stat -c %s "$WA
 # The repository's manifests, pointed at the components just built.
 sed "s|^source = .*|source = \"$WASM\"|" "$ROOT/spin.toml" >"$RESULTS/p2.toml"
 sed "s|^source = .*|source = \"$WASM_P3\"|" "$ROOT/spin-p3.toml" >"$RESULTS/p3.toml"
+sed "s|^source = .*|source = \"$WASM_OIDC\"|" "$ROOT/spin.toml" >"$RESULTS/oidc.toml"
 
 # The floor's manifest: one component on every path, nothing to configure.
 cat >"$RESULTS/floor.toml" <<EOF
@@ -133,6 +140,8 @@ EOF
 log "load average as measuring starts: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 "$BENCH/bench.py" seed "$RESULTS" "$ARGON2_USERS"
+python3 "$BENCH/bench.py" oidc "$RESULTS"
+cat "$RESULTS/seed-base.args" "$RESULTS/seed-oidc.args" >"$RESULTS/seed-oidc-all.args"
 # shellcheck source=/dev/null
 source "$RESULTS/credentials.sh"
 
@@ -216,6 +225,7 @@ start_spin floor-sign "$RESULTS/floor.toml" "$RESULTS/sqlite.toml" "" /empty
 for _ in 1 2; do
     curl -sf "$URL/sign?n=500" >>"$RESULTS/floor-sign.jsonl"
     curl -sf "$URL/sign-jwt-simple?n=500" >>"$RESULTS/floor-sign-jwt-simple.jsonl"
+    curl -sf "$URL/verify-rs256?n=200" >>"$RESULTS/floor-verify-rs256.jsonl"
 done
 stop_spin
 
@@ -230,6 +240,10 @@ scenario password-cached "$SG" "$SEEDS" /healthz GET "$PULL_TEAM" "$PASSWORD_AUT
 scenario password-argon2 "$SG" "$USERS" /healthz GET "$PULL_TEAM" "$PASSWORD_AUTH" "" \
     "$RESULTS/users.auth"
 MODES="ka1 ka8" scenario jwks "$SG" "$SEEDS" /healthz GET /.well-known/jwks.json
+# A CI job's ID token (RS256, as GitHub's), its issuer's JWKS already cached
+# in the store (seeded as the component caches it), the same two scopes.
+OIDC_SCOPES='/token?service=registry.local&scope=repository:acme/app:pull,push&scope=repository:public/base:pull'
+scenario oidc "$RESULTS/oidc.toml" "$RESULTS/seed-oidc-all.args" /healthz GET "$OIDC_SCOPES" "$OIDC_AUTH"
 
 # ---- the WASI 0.3 build (spin-p3.toml), SQLite store --------------------------
 

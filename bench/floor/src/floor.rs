@@ -144,6 +144,44 @@ pub fn sign_jwt_simple(n: u32) -> Result<Timings, String> {
     })
 }
 
+/// A GitHub-shaped RS256 ID token (expires in 2100) and the public JWK of
+/// the 2048-bit key that signed it (made once with openssl; no private key
+/// is kept), for the cost of an OIDC ID-token check.
+const RS256_JWK: &str = include_str!("../fixtures/rs256-jwk.json");
+const RS256_ID_TOKEN: &str = include_str!("../fixtures/rs256-id-token.jwt");
+
+/// `n` jwt-simple RS256 verifications of an ID token, each from the JWK
+/// text (as scopegate verifies one with its cached JWKS: parse the key,
+/// check signature and claims). `key_load_ns` is one JWK parse on its own.
+pub fn verify_rs256(n: u32) -> Result<Timings, String> {
+    use jwt_simple::prelude::{RS256PublicKey, RSAPublicKeyLike as _, VerificationOptions};
+    use std::collections::HashSet;
+
+    let started = Instant::now();
+    RS256PublicKey::from_jwk(RS256_JWK).map_err(|e| format!("JWK: {e}"))?;
+    let key_load_ns = started.elapsed().as_nanos();
+    let mut is_verified = true;
+    let (first_ns, warm_ns) = time_loop(n, |_| {
+        let key = RS256PublicKey::from_jwk(RS256_JWK).map_err(|e| format!("JWK: {e}"))?;
+        let options = VerificationOptions {
+            allowed_issuers: Some(HashSet::from(["http://127.0.0.1:9/bench".to_string()])),
+            allowed_audiences: Some(HashSet::from(["registry.example.com".to_string()])),
+            ..VerificationOptions::default()
+        };
+        is_verified &= key
+            .verify_token::<serde_json::Value>(RS256_ID_TOKEN, Some(options))
+            .is_ok();
+        Ok(())
+    })?;
+    Ok(Timings {
+        n,
+        key_load_ns,
+        first_ns,
+        warm_ns,
+        is_verified,
+    })
+}
+
 /// The scalar multiplications behind one signature, `n` of each, as JSON:
 /// p256 0.13 `GENERATOR * k` (scopegate's, no table); p256 0.14 `point * k`
 /// on a variable point (its 32-bit field arithmetic, no table); p256 0.14

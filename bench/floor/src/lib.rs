@@ -8,7 +8,8 @@
 //!   scopegate signs with (p256 0.13, RFC 6979, no precomputed tables).
 //! - `GET /sign-jwt-simple?n=N`: N jwt-simple 0.15 `ES256KeyPair::sign`
 //!   calls (p256 0.14, whose base-point tables are built on first use).
-//!
+//! - `GET /verify-rs256?n=N`: N jwt-simple RS256 checks of a GitHub-shaped
+//!   ID token from its JWK text, as scopegate checks a workload's ID token.
 //! - `GET /scalar-mul?n=N`: the scalar multiplication inside a signature,
 //!   N times each way: p256 0.13 (scopegate's), p256 0.14 without a table
 //!   (variable base), and p256 0.14 with its base-point table.

@@ -57,6 +57,11 @@ fn route(request: &IncomingRequest) -> (u16, String) {
                 Err(error) => (500, format!("{error}\n")),
             }
         }
+        "/verify-rs256" => match count(query).map(floor::verify_rs256) {
+            Some(Ok(timings)) => (200, timings.to_json()),
+            Some(Err(error)) => (500, format!("{error}\n")),
+            None => (400, format!("n must be 2..={MAX_SIGNATURES}\n")),
+        },
         "/scalar-mul" => match count(query).map(floor::scalar_multiplications) {
             Some(Ok(json)) => (200, json),
             Some(Err(error)) => (500, format!("{error}\n")),
