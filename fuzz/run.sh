@@ -26,6 +26,8 @@ for target in request records id_token; do
                 "$sep" "/token" "$sep" "$sep" "$sep" "$sep" >"$corpus/seed-token"
             printf '\x02\x00%s%s%s%s%sapplication/x-www-form-urlencoded%sgrant_type=refresh_token&refresh_token=sgr_x&service=registry.fuzz&scope=repository%%3Ateam%%2Fapp%%3Apull' \
                 "$sep" "/token" "$sep" "$sep" "$sep" "$sep" >"$corpus/seed-refresh"
+            printf '\x02\x00%s%s%s%s%sapplication/x-www-form-urlencoded%sgrant_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Agrant-type%%3Atoken-exchange&subject_token=eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln&subject_token_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Atoken-type%%3Aid_token&service=registry.fuzz' \
+                "$sep" "/token" "$sep" "$sep" "$sep" "$sep" >"$corpus/seed-exchange"
             printf '\x02\x00%s%s%s%sBearer fuzz-admin-secret%sapplication/json%s{"kind":"deploy","owner":"alice","name":"x","scopes":["repository:team/**:pull"]}' \
                 "$sep" "/admin/tokens" "$sep" "$sep" "$sep" "$sep" >"$corpus/seed-admin"
             ;;
