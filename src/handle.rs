@@ -1,6 +1,8 @@
 //! Routing, and the token flow that runs the stages in order:
 //! parse request -> authenticate -> evaluate policy -> sign -> respond.
 
+use std::sync::{Arc, OnceLock};
+
 use scopegate_policy::CompiledPolicy;
 use serde_json::json;
 
@@ -11,7 +13,7 @@ use crate::log::RequestLog;
 use crate::oidc::Fetch;
 use crate::request::{self, GrantRequest, TokenRequest};
 use crate::respond::{self, Flow, Issued};
-use crate::sign::TokenClaims;
+use crate::sign::{KeyError, Signer, TokenClaims};
 use crate::store::Store;
 use crate::{admin, grant, refresh, Error};
 
@@ -24,6 +26,66 @@ pub struct Env<'a> {
     /// Unix seconds, read once per request by the entry point.
     pub now: u64,
     pub request_id: String,
+    /// What this instance keeps between requests, when it serves many (the
+    /// WASI 0.3 build); `None` for an instance per request.
+    pub instance: Option<&'a Instance>,
+}
+
+/// Immutable state a reused instance computes once and shares with every
+/// request it serves: the configuration (from variables it reads once) and
+/// the signer built from it, with its precomputed table. Nothing read from
+/// the store is ever kept here, and a failure is not kept either: the next
+/// request tries again.
+pub struct Instance {
+    config: OnceLock<Arc<Config>>,
+    signer: OnceLock<Arc<Signer>>,
+}
+
+impl Instance {
+    pub const fn new() -> Self {
+        Self {
+            config: OnceLock::new(),
+            signer: OnceLock::new(),
+        }
+    }
+
+    fn config(&self, variables: &dyn Variables) -> Result<Arc<Config>, Error> {
+        if let Some(config) = self.config.get() {
+            return Ok(Arc::clone(config));
+        }
+        let config = Arc::new(Config::from_variables(variables)?);
+        Ok(Arc::clone(self.config.get_or_init(|| config)))
+    }
+
+    fn signer(&self, config: &Config) -> Result<Arc<Signer>, KeyError> {
+        if let Some(signer) = self.signer.get() {
+            return Ok(Arc::clone(signer));
+        }
+        let signer = Arc::new(config.signer()?);
+        Ok(Arc::clone(self.signer.get_or_init(|| signer)))
+    }
+}
+
+impl Default for Instance {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The configuration: the instance's when it keeps one, else read now.
+fn config(env: &Env<'_>) -> Result<Arc<Config>, Error> {
+    match env.instance {
+        Some(instance) => instance.config(env.variables),
+        None => Config::from_variables(env.variables).map(Arc::new),
+    }
+}
+
+/// The signer: the instance's when it keeps one, else built now.
+fn signer(env: &Env<'_>, config: &Config) -> Result<Arc<Signer>, KeyError> {
+    match env.instance {
+        Some(instance) => instance.signer(config),
+        None => config.signer().map(Arc::new),
+    }
 }
 
 /// The response and the log line of one request.
@@ -42,7 +104,7 @@ pub fn handle(request: &HttpRequest, env: &Env<'_>) -> Handled {
         ..RequestLog::default()
     };
     let flow = flow(request.method, &request.path);
-    let config = Config::from_variables(env.variables);
+    let config = config(env);
     let realm = config.as_ref().map_or("scopegate", |c| c.realm.as_str());
     let result = config
         .as_ref()
@@ -122,7 +184,7 @@ fn route(
             flow,
             log,
         ),
-        (Method::Get, "/.well-known/jwks.json") => jwks(config),
+        (Method::Get, "/.well-known/jwks.json") => jwks(env, config),
         (Method::Get, "/healthz") => Ok(healthz(env, config)),
         (_, path) if path.starts_with("/admin/") => admin::handle(request, env, config, log),
         (_, path)
@@ -163,7 +225,7 @@ fn token(
     let granted = grant::grant(policy, &caller, &token_request.scopes);
     log.granted = Some(granted.access.iter().map(ToString::to_string).collect());
 
-    let signer = config.signer()?;
+    let signer = signer(env, config)?;
     let claims = TokenClaims::new(
         &caller,
         &granted,
@@ -248,8 +310,8 @@ fn authenticate(
 
 /// `GET /.well-known/jwks.json`: the current key, and the previous one
 /// during a rotation, with the same `kid` the tokens carry.
-fn jwks(config: &Config) -> Result<HttpResponse, Error> {
-    let mut keys = vec![config.signer()?.public_key().jwk()];
+fn jwks(env: &Env<'_>, config: &Config) -> Result<HttpResponse, Error> {
+    let mut keys = vec![signer(env, config)?.public_key().jwk()];
     if let Some(previous) = config.previous_public_key()? {
         keys.push(previous.jwk());
     }
@@ -260,7 +322,7 @@ fn jwks(config: &Config) -> Result<HttpResponse, Error> {
 /// `GET /healthz`: whether the signing key, the store and the compiled
 /// policy are usable. Says why not, never with a secret.
 fn healthz(env: &Env<'_>, config: &Config) -> HttpResponse {
-    let key = match config.signer() {
+    let key = match signer(env, config) {
         Ok(signer) if signer.is_pair() => Ok(()),
         Ok(_) => Err("signing_cert does not certify signing_key".to_string()),
         Err(error) => Err(error.to_string()),

@@ -38,6 +38,7 @@ async fn entry(request: IncomingRequest, outparam: ResponseOutparam) {
         fetch: &crate::outbound::Outbound,
         now,
         request_id,
+        instance: None,
     };
     let mut handled = match read(request).await {
         Ok(request) => handle(&request, &env),

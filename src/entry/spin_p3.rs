@@ -4,8 +4,9 @@
 //!
 //! Spin 4.0 reuses an instance for up to 128 requests, concurrent ones
 //! included. Only immutable application state is kept per instance: the
-//! variables (read once, see [`InstanceVariables`]). Nothing read from the
-//! key-value store outlives its request.
+//! variables (read once, see [`InstanceVariables`]), and the configuration
+//! and signer (with p256's base-point table) made from them ([`Instance`]).
+//! Nothing read from the key-value store outlives its request.
 //!
 //! The store and the variables go through the synchronous Spin 2.0
 //! interfaces (`src/entry/wit/`), so the core's traits stay synchronous.
@@ -21,7 +22,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use http_body_util::BodyExt as _;
 
 use crate::config::Variables;
-use crate::handle::{handle, unreadable, Env};
+use crate::handle::{handle, unreadable, Env, Instance};
 use crate::http::{body_limit, declares_more_than, HttpRequest, HttpResponse, Method};
 use crate::store::{Store, StoreError};
 use crate::{secret, Error};
@@ -53,6 +54,7 @@ async fn entry(request: Request) -> Reply {
         fetch: &crate::outbound::Outbound,
         now,
         request_id,
+        instance: Some(&INSTANCE),
     };
     let mut handled = match read(request).await {
         Ok(request) => handle(&request, &env),
@@ -188,6 +190,10 @@ impl Store for SpinStore {
 fn wasi_error(error: wasi_store::Error) -> StoreError {
     StoreError(format!("{error:?}"))
 }
+
+/// The configuration and signer this instance computed (from the variables
+/// below), shared by every request it serves.
+static INSTANCE: Instance = Instance::new();
 
 thread_local! {
     /// The variables this instance has read. Spin resolves an application's
