@@ -225,6 +225,8 @@ MODES = [
 
 SCENARIOS = [
     ("empty-p2", "floor: empty WASI 0.2 component (bench/floor `/empty`)"),
+    ("empty-p3", "floor: empty **WASI 0.3** component (bench/floor-p3 `/empty`)"),
+    ("sign-p3", "floor: **WASI 0.3** component, one ES256 JWT per request, key kept in the instance (bench/floor-p3 `/sign`)"),
     ("anonymous", "anonymous public pull (`GET /token`, 1 scope)"),
     ("api-token", "API-token login, 2 scopes (`GET /token`, Basic `sgd_…`)"),
     ("refresh", "refresh token (`POST /token`, grant_type=refresh_token)"),
@@ -331,6 +333,17 @@ def render(directory, out_path):
         if slow:
             worst = max(slow, key=lambda item: item[1])
             add(f"| {label}: every route p50 <= 2 ms at 1 kept-alive connection, SQLite (argon2 aside) | worst {worst[0]}: {fmt_us(worst[1])} | {met(worst[1] <= TARGET_ROUTE_P50_US)} |")
+    sign8 = results.get(("sign-p3", "ka8")) or {}
+    for name, label in (("api-token", "WASI 0.2"), ("api-token-p3", "WASI 0.3")):
+        mine = results.get((name, "ka8")) or {}
+        if mine and sign8:
+            ratio = mine["rps"] / sign8["rps"]
+            add(f"| {label}: API-token throughput >= 0.75x the WASI 0.3 sign floor's, 8 kept-alive connections | {mine['rps']:,.0f} vs {sign8['rps']:,.0f} = {ratio:.2f}x | {met(ratio >= 0.75)} |")
+    empty = results.get(("empty-p2", "ka1")) or {}
+    table_sign_ns = floor_sign(directory, "floor-sign-jwt-simple.jsonl")
+    if api and empty and table_sign_ns:
+        bound = 1.5 * (empty["p50"] + table_sign_ns / 1000)
+        add(f"| WASI 0.2: API-token p50 <= 1.5 x (empty WASI 0.2 p50 + one warm table-based signature) = {fmt_us(bound)} | {fmt_us(api['p50'])} | {met(api['p50'] <= bound)} |")
     oidc1 = results.get(("oidc", "ka1")) or {}
     if api and oidc1:
         ratio = oidc1["p50"] / api["p50"]

@@ -5,7 +5,7 @@
 #   bench/run.sh [SECONDS]     SECONDS per wrk run (default 8)
 #
 # Builds the component (spin.toml's WASI 0.2 build and spin-p3.toml's WASI 0.3
-# build) and the floor component (bench/floor), then for each
+# build) and the floor components (bench/floor, bench/floor-p3), then for each
 # scenario starts a fresh `spin up` (fresh state directory, so a fresh SQLite
 # store, seeded with --key-value) on a free 127.0.0.1 port and drives it with
 # wrk: 1 connection (latency) and 8 connections (throughput), each over
@@ -81,6 +81,9 @@ cargo build --quiet --target wasm32-wasip2 --release -p scopegate
 cargo build --quiet --target wasm32-wasip2 --release -p scopegate --target-dir "$TARGET_DIR/p3" \
     --no-default-features --features spin-p3
 cargo build --quiet --target wasm32-wasip2 --release -p scopegate-bench-floor
+# The WASI 0.3 floor, with the WASI 0.3 build's dependencies.
+cargo build --quiet --target wasm32-wasip2 --release -p scopegate-bench-floor-p3 --target-dir "$TARGET_DIR/p3"
+FLOOR_P3_WASM="$TARGET_DIR/p3/wasm32-wasip2/release/scopegate_bench_floor_p3.wasm"
 # The OIDC rows' component: the same code, with bench/oidc-policy's issuer.
 SCOPEGATE_POLICY_DIR="$BENCH/oidc-policy" cargo build --quiet --target wasm32-wasip2 --release \
     -p scopegate --target-dir "$TARGET_DIR/bench-oidc"
@@ -107,6 +110,9 @@ component = "floor"
 [component.floor]
 source = "$FLOOR_WASM"
 EOF
+
+sed -e 's/scopegate-bench-floor/scopegate-bench-floor-p3/' -e "s|^source = .*|source = \"$FLOOR_P3_WASM\"|" \
+    "$RESULTS/floor.toml" >"$RESULTS/floor-p3.toml"
 
 # Runtime configuration: the development variables (dev/, public), with
 # Spin's default SQLite store, or a Redis store.
@@ -228,6 +234,9 @@ for _ in 1 2; do
     curl -sf "$URL/verify-rs256?n=200" >>"$RESULTS/floor-verify-rs256.jsonl"
 done
 stop_spin
+
+MODES="ka1 ka8" scenario empty-p3 "$RESULTS/floor-p3.toml" "" /empty GET /empty
+MODES="ka1 ka8" scenario sign-p3 "$RESULTS/floor-p3.toml" "" /empty GET /sign
 
 # ---- scopegate, SQLite store ------------------------------------------------
 

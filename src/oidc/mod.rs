@@ -142,6 +142,7 @@ pub fn looks_like_jwt(text: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
