@@ -284,7 +284,8 @@ fn authorization(rng: &mut Rng) -> String {
             base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
         )
     };
-    match rng.below(10) {
+    match rng.below(11) {
+        9 => basic(&format!("oidc:{}", id_token(rng))),
         0 => basic(&format!("nobody-{}:{}", rng.below(1000), value(rng))),
         1 => basic(&text(rng, 3)),
         2 => basic(&format!("{}:{}", text(rng, 2), text(rng, 2))),
@@ -296,6 +297,38 @@ fn authorization(rng: &mut Rng) -> String {
         8 => format!("{} {}", raw_safe(&text(rng, 1)), raw_safe(&text(rng, 1))),
         _ => basic(&format!("ünïcødé-{}:pässwörd", rng.below(100))),
     }
+}
+
+/// A JWT-shaped ID token that verifies nowhere: from a trusted issuer of the
+/// shipped policy (whose keys cannot be fetched here: a 503 with a request
+/// id), an issuer the manifest does not let the component reach, or an
+/// untrusted one; with odd headers and claims.
+fn id_token(rng: &mut Rng) -> String {
+    use base64::Engine as _;
+    let encode = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let iss = rng.pick(&[
+        "https://token.actions.githubusercontent.com",
+        "https://gitlab.example.com",
+        "https://issuer.example.net",
+        "",
+    ]);
+    let alg = rng.pick(&["RS256", "ES256", "none", "HS256", "EdDSA", ""]);
+    let header = format!(r#"{{"alg":"{alg}","kid":"{}"}}"#, raw_safe(&text(rng, 1)));
+    let payload = match rng.below(4) {
+        0 => text(rng, 3),
+        _ => format!(
+            r#"{{"iss":"{iss}","sub":"{}","aud":"registry.example.com","exp":{},"repository":"{}"}}"#,
+            raw_safe(&text(rng, 1)),
+            rng.below(5_000_000_000),
+            raw_safe(&text(rng, 2)),
+        ),
+    };
+    format!(
+        "{}.{}.{}",
+        encode(&header),
+        encode(&payload),
+        encode(&text(rng, 2))
+    )
 }
 
 /// A form body for POST /token.
@@ -320,12 +353,21 @@ fn form(rng: &mut Rng) -> Vec<u8> {
                 "client_id",
                 "access_type",
                 "subject_token",
+                "subject_token_type",
             ])
             .to_string();
         let value = match name.as_str() {
             "username" => format!("nobody-{}", text(rng, 1)),
             "scope" => scope(rng),
             "service" => "registry.test".to_string(),
+            "password" | "subject_token" if rng.chance(50) => id_token(rng),
+            "subject_token_type" => rng
+                .pick(&[
+                    "urn:ietf:params:oauth:token-type:id_token",
+                    "urn:ietf:params:oauth:token-type:jwt",
+                    "urn:ietf:params:oauth:token-type:access_token",
+                ])
+                .to_string(),
             _ => value(rng),
         };
         pairs.push((name, value));
