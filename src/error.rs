@@ -33,6 +33,10 @@ pub enum Error {
     MethodNotAllowed,
     /// The request body is larger than the route accepts.
     PayloadTooLarge,
+    /// The request body did not arrive in full within
+    /// [`crate::http::BODY_READ_DEADLINE`]: the client stopped sending or
+    /// trickles it. Nothing else in the request was looked at.
+    BodyTimeout,
     /// Something on our side is unusable (store, signing key, configuration).
     /// Fail closed: nothing is granted. The detail goes to the log only.
     Unavailable(String),
@@ -97,6 +101,7 @@ impl Error {
             Self::Conflict(_) => "conflict",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::BodyTimeout => "body_timeout",
             Self::Unavailable(_) => "unavailable",
         }
     }
@@ -113,6 +118,10 @@ impl Error {
             Self::Missing(message) | Self::Conflict(message) => message.clone(),
             Self::MethodNotAllowed => "method not allowed".to_string(),
             Self::PayloadTooLarge => "request body too large".to_string(),
+            Self::BodyTimeout => format!(
+                "request body not received within {} s",
+                crate::http::BODY_READ_DEADLINE.as_secs()
+            ),
             Self::Unavailable(detail) => detail.clone(),
         }
     }

@@ -130,7 +130,8 @@ fn clone_error(error: &Error) -> Error {
 }
 
 /// The answer and log line for a request the entry point could not read
-/// (a body over the route's limit, a broken body stream), in the flow its
+/// (a body over the route's limit or not in by its deadline, a broken body
+/// stream), in the flow its
 /// method and path call for.
 pub fn unreadable(error: &Error, method: Method, path: String, request_id: &str) -> Handled {
     let response = respond::error_response(error, flow(method, &path), "scopegate", request_id);
@@ -347,4 +348,76 @@ fn healthz(env: &Env<'_>, config: &Config) -> HttpResponse {
             "policy": state(&policy),
         }),
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod unreadable_tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_request_is_answered_and_logged_in_its_routes_shape() {
+        // (error, method, path, status, outcome, top-level key of the body)
+        let cases = [
+            (
+                Error::BodyTimeout,
+                Method::Post,
+                "/token",
+                408,
+                "body_timeout",
+                "error",
+            ),
+            (
+                Error::BodyTimeout,
+                Method::Post,
+                "/auth",
+                408,
+                "body_timeout",
+                "error",
+            ),
+            (
+                Error::BodyTimeout,
+                Method::Post,
+                "/admin/users",
+                408,
+                "body_timeout",
+                "errors",
+            ),
+            (
+                Error::BodyTimeout,
+                Method::Put,
+                "/token",
+                408,
+                "body_timeout",
+                "errors",
+            ),
+            (
+                Error::PayloadTooLarge,
+                Method::Post,
+                "/jwt/auth",
+                413,
+                "payload_too_large",
+                "error",
+            ),
+            (
+                Error::PayloadTooLarge,
+                Method::Patch,
+                "/admin/users/a",
+                413,
+                "payload_too_large",
+                "errors",
+            ),
+        ];
+        for (error, method, path, status, outcome, key) in cases {
+            let handled = unreadable(&error, method, path.to_string(), "r1");
+            assert_eq!(handled.response.status, status, "{error} {path}");
+            let body: serde_json::Value = serde_json::from_slice(&handled.response.body).unwrap();
+            assert!(body.get(key).is_some(), "{error} {path}: {body}");
+            assert_eq!(handled.log.status, status);
+            assert_eq!(handled.log.outcome, outcome);
+            assert_eq!(handled.log.path, path);
+            assert_eq!(handled.log.request_id, "r1");
+            assert_eq!(handled.log.detail.as_deref(), Some(error.detail().as_str()));
+        }
+    }
 }

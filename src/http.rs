@@ -74,6 +74,15 @@ pub fn body_limit(path: &str) -> usize {
     }
 }
 
+/// How long an entry point waits for a whole request body, from the moment
+/// it starts reading it; past this it answers 408 ([`crate::Error::BodyTimeout`])
+/// and reads nothing more. A client that declares a small body and sends
+/// part of it, or trickles it a byte at a time, would otherwise hold the
+/// request and its instance for as long as it likes. Every body scopegate
+/// accepts fits in 64 KiB and real clients send it at once, so ten seconds
+/// is ample for a slow link and short enough to bound what a slow client holds.
+pub const BODY_READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A response ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {

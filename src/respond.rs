@@ -110,6 +110,14 @@ pub fn error_response(error: &Error, flow: Flow, realm: &str, request_id: &str) 
             OAuthErrorCode::InvalidRequest,
             "request body too large",
         ),
+        (Error::BodyTimeout, Flow::Docker) => {
+            docker(408, "INVALID_REQUEST", "request body not received in time")
+        }
+        (Error::BodyTimeout, Flow::OAuth) => oauth(
+            408,
+            OAuthErrorCode::InvalidRequest,
+            "request body not received in time",
+        ),
         (Error::Unavailable(_), _) => docker(
             503,
             "UNAVAILABLE",
@@ -207,16 +215,24 @@ mod tests {
     }
 
     #[test]
-    fn an_oversized_body_answers_in_the_flows_shape() {
-        let oauth = error_response(&Error::PayloadTooLarge, Flow::OAuth, "r", "1");
-        assert_eq!(oauth.status, 413);
-        let body: serde_json::Value = serde_json::from_slice(&oauth.body).unwrap();
-        assert_eq!(body["error"], "invalid_request");
-        assert!(body.get("errors").is_none(), "{body}");
-        let docker = error_response(&Error::PayloadTooLarge, Flow::Docker, "r", "1");
-        assert_eq!(docker.status, 413);
-        let body: serde_json::Value = serde_json::from_slice(&docker.body).unwrap();
-        assert_eq!(body["errors"][0]["code"], "INVALID_REQUEST");
-        assert!(body.get("error").is_none(), "{body}");
+    fn unreadable_bodies_answer_in_the_flows_shape() {
+        let cases = [
+            (Error::PayloadTooLarge, 413, "request body too large"),
+            (Error::BodyTimeout, 408, "request body not received in time"),
+        ];
+        for (error, status, message) in cases {
+            let oauth = error_response(&error, Flow::OAuth, "r", "1");
+            assert_eq!(oauth.status, status, "{error}");
+            let body: serde_json::Value = serde_json::from_slice(&oauth.body).unwrap();
+            assert_eq!(body["error"], "invalid_request", "{body}");
+            assert_eq!(body["error_description"], message, "{body}");
+            assert!(body.get("errors").is_none(), "{body}");
+            let docker = error_response(&error, Flow::Docker, "r", "1");
+            assert_eq!(docker.status, status, "{error}");
+            let body: serde_json::Value = serde_json::from_slice(&docker.body).unwrap();
+            assert_eq!(body["errors"][0]["code"], "INVALID_REQUEST", "{body}");
+            assert_eq!(body["errors"][0]["message"], message, "{body}");
+            assert!(body.get("error").is_none(), "{body}");
+        }
     }
 }
