@@ -11,10 +11,12 @@
 //! The store and the variables go through the synchronous Spin 2.0
 //! interfaces (`src/entry/wit/`), so the core's traits stay synchronous.
 
+use futures::future::{self, Either};
 use spin_sdk::http::{
     HeaderMap, HeaderName, HeaderValue, Method as SpinMethod, Request, StatusCode,
 };
 use spin_sdk::http_service;
+use spin_sdk::wasip3::http_compat::IncomingRequestBody;
 use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -23,7 +25,9 @@ use http_body_util::BodyExt as _;
 
 use crate::config::Variables;
 use crate::handle::{handle, unreadable, Env, Instance};
-use crate::http::{body_limit, declares_more_than, HttpRequest, HttpResponse, Method};
+use crate::http::{
+    body_limit, declares_more_than, HttpRequest, HttpResponse, Method, BODY_READ_DEADLINE,
+};
 use crate::store::{Store, StoreError};
 use crate::{secret, Error};
 
@@ -70,7 +74,8 @@ fn elapsed_us(started: Instant) -> u64 {
 }
 
 /// Reads the request, stopping as soon as the body passes the route's
-/// limit (containers/image sends chunked bodies with no Content-Length).
+/// limit (containers/image sends chunked bodies with no Content-Length)
+/// or is not in by [`BODY_READ_DEADLINE`].
 async fn read(request: Request) -> Result<HttpRequest, (Error, Method, String)> {
     let method = match *request.method() {
         SpinMethod::GET => Method::Get,
@@ -97,30 +102,39 @@ async fn read(request: Request) -> Result<HttpRequest, (Error, Method, String)> 
     if declares_more_than(&headers, limit) {
         return Err((Error::PayloadTooLarge, method, path));
     }
+    let reading = std::pin::pin!(read_body(request.into_body(), limit));
+    let deadline = std::pin::pin!(spin_sdk::time::sleep(BODY_READ_DEADLINE));
+    let body = match future::select(reading, deadline).await {
+        Either::Left((body, _)) => body,
+        Either::Right(((), _)) => Err(Error::BodyTimeout),
+    };
+    match body {
+        Ok(body) => Ok(HttpRequest {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        }),
+        Err(error) => Err((error, method, path)),
+    }
+}
+
+/// Reads the whole body, at most `limit` bytes. [`read`] races it against
+/// [`BODY_READ_DEADLINE`] (a `wasi:clocks` timer) and drops it, body stream
+/// and all, when the deadline comes first.
+async fn read_body(mut incoming: IncomingRequestBody, limit: usize) -> Result<Vec<u8>, Error> {
     let mut body = Vec::new();
-    let mut incoming = request.into_body();
     while let Some(frame) = incoming.frame().await {
-        let frame = frame.map_err(|_| {
-            (
-                Error::bad_request("request body could not be read"),
-                method,
-                path.clone(),
-            )
-        })?;
+        let frame = frame.map_err(|_| Error::bad_request("request body could not be read"))?;
         if let Some(chunk) = frame.data_ref() {
             if body.len() + chunk.len() > limit {
-                return Err((Error::PayloadTooLarge, method, path));
+                return Err(Error::PayloadTooLarge);
             }
             body.extend_from_slice(chunk);
         }
     }
-    Ok(HttpRequest {
-        method,
-        path,
-        query,
-        headers,
-        body,
-    })
+    Ok(body)
 }
 
 fn into_spin(response: HttpResponse) -> Reply {
