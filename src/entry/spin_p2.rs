@@ -8,7 +8,6 @@
 //! client's delayed ACK on every response, because Spin does not set
 //! TCP_NODELAY (SPEC.md, Platform facts).
 
-use futures::StreamExt as _;
 use spin_sdk::http::{
     Fields, IncomingRequest, Method as SpinMethod, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
@@ -16,10 +15,15 @@ use spin_sdk::http_component;
 use spin_sdk::{key_value, variables};
 use std::cell::OnceCell;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use wasi::clocks::monotonic_clock;
+use wasi::io::poll;
+use wasi::io::streams::StreamError;
 
 use crate::config::Variables;
 use crate::handle::{handle, unreadable, Env};
-use crate::http::{body_limit, declares_more_than, HttpRequest, HttpResponse, Method};
+use crate::http::{
+    body_limit, declares_more_than, HttpRequest, HttpResponse, Method, BODY_READ_DEADLINE,
+};
 use crate::store::{Store, StoreError};
 use crate::{secret, Error};
 use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_store};
@@ -40,7 +44,7 @@ async fn entry(request: IncomingRequest, outparam: ResponseOutparam) {
         request_id,
         instance: None,
     };
-    let mut handled = match read(request).await {
+    let mut handled = match read(request) {
         Ok(request) => handle(&request, &env),
         Err((error, method, path)) => unreadable(&error, method, path, &env.request_id),
     };
@@ -54,8 +58,9 @@ fn elapsed_us(started: Instant) -> u64 {
 }
 
 /// Reads the request, stopping as soon as the body passes the route's
-/// limit (containers/image sends chunked bodies with no Content-Length).
-async fn read(request: IncomingRequest) -> Result<HttpRequest, (Error, Method, String)> {
+/// limit (containers/image sends chunked bodies with no Content-Length)
+/// or is not in by [`BODY_READ_DEADLINE`].
+fn read(request: IncomingRequest) -> Result<HttpRequest, (Error, Method, String)> {
     let method = match request.method() {
         SpinMethod::Get => Method::Get,
         SpinMethod::Head => Method::Head,
@@ -80,28 +85,53 @@ async fn read(request: IncomingRequest) -> Result<HttpRequest, (Error, Method, S
     if declares_more_than(&headers, limit) {
         return Err((Error::PayloadTooLarge, method, path));
     }
-    let mut body = Vec::new();
-    let mut stream = request.into_body_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| {
-            (
-                Error::bad_request("request body could not be read"),
-                method,
-                path.clone(),
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err((Error::PayloadTooLarge, method, path));
-        }
-        body.extend_from_slice(&chunk);
+    match read_body(request, limit) {
+        Ok(body) => Ok(HttpRequest {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        }),
+        Err(error) => Err((error, method, path)),
     }
-    Ok(HttpRequest {
-        method,
-        path,
-        query,
-        headers,
-        body,
-    })
+}
+
+/// The most bytes asked of the body stream in one read.
+const READ_CHUNK: u64 = 16 * 1024;
+
+/// Reads the whole body, at most `limit` bytes, waiting (`wasi:io/poll`)
+/// on the stream and a monotonic-clock deadline together, so a client that
+/// stops sending gets [`Error::BodyTimeout`] instead of holding the instance.
+/// The instance serves this request alone, so waiting here blocks nothing.
+fn read_body(request: IncomingRequest, limit: usize) -> Result<Vec<u8>, Error> {
+    let broken = || Error::bad_request("request body could not be read");
+    let incoming = request.consume().map_err(|()| broken())?;
+    let stream = incoming.stream().map_err(|()| broken())?;
+    let deadline = u64::try_from(BODY_READ_DEADLINE.as_nanos()).unwrap_or(u64::MAX);
+    let timer = monotonic_clock::subscribe_duration(deadline);
+    // Declared after `stream`, so dropped before it, as WASI requires of a
+    // stream's pollable.
+    let readable = stream.subscribe();
+    let mut body = Vec::new();
+    loop {
+        match stream.read(READ_CHUNK) {
+            Ok(chunk) if chunk.is_empty() => {
+                poll::poll(&[&readable, &timer]);
+                if timer.ready() {
+                    return Err(Error::BodyTimeout);
+                }
+            }
+            Ok(chunk) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(Error::PayloadTooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Err(StreamError::Closed) => return Ok(body),
+            Err(StreamError::LastOperationFailed(_)) => return Err(broken()),
+        }
+    }
 }
 
 /// The most bytes written in one call once the response is handed over
