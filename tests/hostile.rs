@@ -32,17 +32,6 @@ fn setting(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Everything in the default store.
-fn store_contents(host: &Spin) -> BTreeMap<String, Vec<u8>> {
-    host.kv_keys()
-        .into_iter()
-        .map(|key| {
-            let value = host.kv_get(&key).unwrap_or_default();
-            (key, value)
-        })
-        .collect()
-}
-
 /// Checks one answer; `Err` describes what is wrong.
 fn judge(request: &Request, reply: &Reply) -> Result<(), String> {
     let body = reply.text();
@@ -219,4 +208,13 @@ fn a_declared_gigabyte_is_refused_at_once() {
         assert!(answer.starts_with("HTTP/1.1 413"), "{target}: {answer}");
         assert!(answer.contains(expected), "{target}: {answer}");
     }
+}
+
+/// A client that declares a small body, or starts a chunked one, and stops
+/// sending gets a 408 once the body deadline passes, instead of holding the
+/// request (and its instance) open; other requests are served meanwhile.
+#[test]
+fn a_stalled_body_times_out_and_blocks_nothing() {
+    let host = start(variables(), seeded_users());
+    stalled_bodies_get_408_and_block_nothing(&host);
 }

@@ -132,3 +132,11 @@ fn the_wasi_p3_build_grants_to_oidc_id_tokens() {
         .unwrap();
     assert_eq!(get(&host, &path, Some(("oidc", &forged))).status, 401);
 }
+
+/// A stalled body in the WASI 0.3 build: 408 at the deadline, while other
+/// requests are served (instances here take concurrent requests).
+#[test]
+fn a_stalled_body_times_out_and_blocks_nothing_in_the_wasi_p3_build() {
+    let host = start_p3();
+    stalled_bodies_get_408_and_block_nothing(&host);
+}

@@ -359,3 +359,146 @@ pub fn entry(resource_type: &str, name: &str, actions: &[&str]) -> (String, Stri
     actions.sort();
     (resource_type.to_string(), name.to_string(), actions)
 }
+
+/// Everything in the default store.
+pub fn store_contents(host: &Spin) -> BTreeMap<String, Vec<u8>> {
+    host.kv_keys()
+        .into_iter()
+        .map(|key| {
+            let value = host.kv_get(&key).unwrap_or_default();
+            (key, value)
+        })
+        .collect()
+}
+
+/// Clients that start a body and stop sending it: each gets a 408 in its
+/// route's error shape once the body deadline passes, while other requests
+/// are served meanwhile, and nothing of theirs reaches the store. The
+/// bodies carry valid credentials and a valid admin secret, so only the
+/// deadline stands between them and a token or a new user. A body that
+/// pauses and then arrives in full (well within the deadline) gets its token.
+///
+/// No timing is asserted: a server that waited for ever shows as a read
+/// that times out after two minutes.
+pub fn stalled_bodies_get_408_and_block_nothing(host: &Spin) {
+    use std::io::{Read, Write};
+    host.forbid_in_logs(ADMIN_SECRET);
+    host.forbid_in_logs("alice-password");
+    host.clear_logs();
+    let form = "Content-Type: application/x-www-form-urlencoded";
+    let admin = format!("Authorization: Bearer {ADMIN_SECRET}\r\nContent-Type: application/json");
+    // (what is sent, the body's top-level key in the route's error shape)
+    let stalled = [
+        // A declared length within the limit, a few bytes of it sent.
+        (
+            format!(
+                "POST /token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{form}\r\n\
+                 Content-Length: 5000\r\n\r\ngrant_type=password&username=alice&password=alice-password"
+            ),
+            "error",
+        ),
+        (
+            format!(
+                "POST /admin/users HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{admin}\r\n\
+                 Content-Length: 5000\r\n\r\n{{\"name\":\"mallory\",\"password\":\"mallory-password\"}}"
+            ),
+            "errors",
+        ),
+        // A chunked body: one whole chunk, then nothing, not even its end.
+        (
+            format!(
+                "POST /token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{form}\r\n\
+                 Transfer-Encoding: chunked\r\n\r\n13\r\ngrant_type=password\r\n"
+            ),
+            "error",
+        ),
+    ];
+    let open = |request: &str| {
+        let mut stream = std::net::TcpStream::connect(host.addr()).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(120)))
+            .unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        stream
+    };
+    let answer = |stream: &mut std::net::TcpStream, request: &str| {
+        let mut raw = Vec::new();
+        // A reset after the whole reply (the server closes early) still counts.
+        if let Err(error) = stream.read_to_end(&mut raw) {
+            assert!(!raw.is_empty(), "{request}: no answer: {error}");
+        }
+        Reply::parse(&raw, false).unwrap()
+    };
+    let mut connections: Vec<_> = stalled
+        .iter()
+        .map(|(request, key)| {
+            let first_line = request.lines().next().unwrap_or_default();
+            (open(request), first_line, *key)
+        })
+        .collect();
+    let late_body = form_body(&[
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "alice-password"),
+        ("service", SERVICE),
+        ("scope", "repository:team/app:pull"),
+        ("client_id", "test"),
+    ]);
+    let (first_half, second_half) = late_body.split_at(late_body.len() / 2);
+    let mut late = open(&format!(
+        "POST /token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{form}\r\n\
+         Content-Length: {}\r\n\r\n{first_half}",
+        late_body.len()
+    ));
+
+    // Served while the stalled requests wait for their bodies.
+    assert_eq!(get(host, "/healthz", None).status, 200);
+    let reply = get(host, &token_path(&["repository:public/hello:pull"]), None);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
+    late.write_all(second_half.as_bytes()).unwrap();
+    let reply = answer(&mut late, "late POST /token");
+    assert_eq!(reply.status, 200, "late POST /token: {}", reply.text());
+    host.forbid_in_logs(reply.json()["access_token"].as_str().unwrap());
+    // What the late login wrote (its `verified/` marker) is in the store
+    // now; the stalled requests, still waiting, have written nothing yet
+    // and must write nothing later.
+    let before = store_contents(host);
+
+    for (stream, request, key) in &mut connections {
+        let reply = answer(stream, request);
+        assert_eq!(reply.status, 408, "{request}: {}", reply.text());
+        let body = reply.json();
+        if *key == "error" {
+            assert_eq!(body["error"], "invalid_request", "{request}: {body}");
+            assert!(body["error_description"].is_string(), "{request}: {body}");
+        } else {
+            assert_eq!(
+                body["errors"][0]["code"], "INVALID_REQUEST",
+                "{request}: {body}"
+            );
+            assert!(
+                body["errors"][0]["message"].is_string(),
+                "{request}: {body}"
+            );
+        }
+    }
+
+    let timed_out = host
+        .logs()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["outcome"] == "body_timeout" && line["status"] == 408)
+        .count();
+    assert_eq!(timed_out, stalled.len(), "{}", host.logs());
+    assert_eq!(
+        store_contents(host),
+        before,
+        "a stalled request changed the store"
+    );
+    assert_eq!(
+        get(host, "/healthz", None).status,
+        200,
+        "healthy afterwards"
+    );
+}
