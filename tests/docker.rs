@@ -273,7 +273,7 @@ fn docker_login_with_an_oidc_id_token_pushes_and_pulls() {
     let oidc = common::oidc::oidc();
     let spin = Spin::start(SpinOptions {
         manifest: oidc.manifest.clone(),
-        variables: common::oidc::oidc_variables(),
+        variables: common::oidc::oidc_variables(variables()),
         ..SpinOptions::default()
     });
     let world = world(spin);

@@ -15,7 +15,7 @@ use serde_json::json;
 fn start_oidc() -> Spin {
     Spin::start(SpinOptions {
         manifest: oidc().manifest.clone(),
-        variables: oidc_variables(),
+        variables: oidc_variables(variables()),
         ..SpinOptions::default()
     })
 }

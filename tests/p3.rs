@@ -104,7 +104,7 @@ fn the_wasi_p3_build_grants_to_oidc_id_tokens() {
 
     let host = Spin::start(SpinOptions {
         manifest: oidc_p3_manifest().clone(),
-        variables: oidc_variables(),
+        variables: oidc_variables(variables()),
         ..SpinOptions::default()
     });
     let oidc = oidc();

@@ -63,10 +63,9 @@ impl Oidc {
     }
 }
 
-/// The variables of a test server whose component may fetch from the local
-/// issuers (a Spin allowed-host pattern for every loopback port).
-pub fn oidc_variables() -> BTreeMap<String, String> {
-    let mut variables = super::variables();
+/// `variables`, and a Spin allowed-host pattern for every loopback port, so
+/// the component may fetch from the local issuers.
+pub fn oidc_variables(mut variables: BTreeMap<String, String>) -> BTreeMap<String, String> {
     variables.insert("oidc_issuer_host".into(), "http://127.0.0.1:*".into());
     variables
 }

@@ -19,6 +19,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The local OIDC issuer and the component that trusts it, as the root
+/// crate's tests use them.
+#[allow(dead_code)]
+#[path = "../../../tests/common/oidc.rs"]
+mod oidc;
+
 const ADMIN_SECRET: &str = "auth-cli-admin-secret";
 const SERVICE: &str = "registry.test";
 const ISSUER: &str = "auth-cli-test";
@@ -31,25 +37,33 @@ struct World {
     scratch: Scratch,
 }
 
+/// The variables of the test servers.
+fn variables() -> BTreeMap<String, String> {
+    [
+        ("signing_key", include_str!("../../../dev/signing-key.pem")),
+        ("signing_cert", DEV_CERT),
+        ("services", SERVICE),
+        ("issuer", ISSUER),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([(
+        "admin_token_sha256".to_string(),
+        scopegate::secret::digest_hex(ADMIN_SECRET),
+    )])
+    .collect()
+}
+
 impl World {
     fn start() -> World {
-        let variables: BTreeMap<String, String> = [
-            ("signing_key", include_str!("../../../dev/signing-key.pem")),
-            ("signing_cert", DEV_CERT),
-            ("services", SERVICE),
-            ("issuer", ISSUER),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .chain([(
-            "admin_token_sha256".to_string(),
-            scopegate::secret::digest_hex(ADMIN_SECRET),
-        )])
-        .collect();
-        let spin = Spin::start(SpinOptions {
-            variables,
+        World::start_with(SpinOptions {
+            variables: variables(),
             ..SpinOptions::default()
-        });
+        })
+    }
+
+    fn start_with(options: SpinOptions) -> World {
+        let spin = Spin::start(options);
         let scratch = Scratch::new("auth-cli");
         let bundle = scratch.file("signing-cert.pem", DEV_CERT.as_bytes());
         let realm = spin.url("/token");
@@ -797,5 +811,63 @@ fn a_registry_doing_basic_auth_only_gets_a_clear_message() {
         stderr(&output).contains("asks for HTTP Basic authentication and does no token auth"),
         "{}",
         shown(&output)
+    );
+}
+
+/// A CI job's OIDC ID token through `--token-stdin` (as the README's "Scripts and CI"
+/// says): a token for what the policy derives from its claims, exit 3 and `not granted`
+/// for the rest, and the registry accepts a push with it.
+#[test]
+fn auth_token_with_an_oidc_id_token() {
+    use jwt_simple::prelude::RSAKeyPairLike as _;
+
+    let oidc = oidc::oidc();
+    let world = World::start_with(SpinOptions {
+        manifest: oidc.manifest.clone(),
+        variables: oidc::oidc_variables(variables()),
+        ..SpinOptions::default()
+    });
+    let id_token = oidc
+        .github
+        .sign(oidc::github_claims(oidc, "refs/heads/main"))
+        .unwrap();
+    let job = world.user_dirs("job");
+    let output = world.auth(
+        &job,
+        &[
+            "token",
+            "--token-stdin",
+            "--scope",
+            "repository:acme/app/web:pull,push",
+        ],
+        Some(&id_token),
+    );
+    let token = token_of(&output, 0);
+    assert_eq!(
+        access(&token),
+        vec![entry("acme/app/web", &["pull", "push"])]
+    );
+    world.push(&token, "acme/app/web", "v1", "pushed by a CI job");
+    assert_eq!(world.tags("acme/app/web", &token), json!(["v1"]));
+
+    let output = world.auth(
+        &job,
+        &[
+            "token",
+            "--token-stdin",
+            "--scope",
+            "repository:acme/other:push",
+        ],
+        Some(&id_token),
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", shown(&output));
+    assert!(
+        stderr(&output).contains("not granted: repository:acme/other:push"),
+        "{}",
+        shown(&output)
+    );
+    assert!(
+        !world.spin.logs().contains(&id_token),
+        "the ID token is not logged"
     );
 }
