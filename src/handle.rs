@@ -1,7 +1,7 @@
 //! Routing, and the token flow that runs the stages in order:
 //! parse request -> authenticate -> evaluate policy -> sign -> respond.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use scopegate_policy::CompiledPolicy;
 use serde_json::json;
@@ -26,19 +26,19 @@ pub struct Env<'a> {
     /// Unix seconds, read once per request by the entry point.
     pub now: u64,
     pub request_id: String,
-    /// What this instance keeps between requests, when it serves many (the
-    /// WASI 0.3 build); `None` for an instance per request.
-    pub instance: Option<&'a Instance>,
+    /// What this instance keeps between requests: many of them in the WASI
+    /// 0.3 build, one in the WASI 0.2 build (a fresh instance per request).
+    pub instance: &'a Instance,
 }
 
-/// Immutable state a reused instance computes once and shares with every
-/// request it serves: the configuration (from variables it reads once) and
-/// the signer built from it, with its precomputed table. Nothing read from
-/// the store is ever kept here, and a failure is not kept either: the next
+/// Immutable state an instance computes once and shares with every request
+/// it serves: the configuration (from variables it reads once) and the
+/// signer built from it, with its precomputed table. Nothing read from the
+/// store is ever kept here, and a failure is not kept either: the next
 /// request tries again.
 pub struct Instance {
-    config: OnceLock<Arc<Config>>,
-    signer: OnceLock<Arc<Signer>>,
+    config: OnceLock<Config>,
+    signer: OnceLock<Signer>,
 }
 
 impl Instance {
@@ -49,42 +49,26 @@ impl Instance {
         }
     }
 
-    fn config(&self, variables: &dyn Variables) -> Result<Arc<Config>, Error> {
+    fn config(&self, variables: &dyn Variables) -> Result<&Config, Error> {
         if let Some(config) = self.config.get() {
-            return Ok(Arc::clone(config));
+            return Ok(config);
         }
-        let config = Arc::new(Config::from_variables(variables)?);
-        Ok(Arc::clone(self.config.get_or_init(|| config)))
+        let config = Config::from_variables(variables)?;
+        Ok(self.config.get_or_init(|| config))
     }
 
-    fn signer(&self, config: &Config) -> Result<Arc<Signer>, KeyError> {
+    fn signer(&self, config: &Config) -> Result<&Signer, KeyError> {
         if let Some(signer) = self.signer.get() {
-            return Ok(Arc::clone(signer));
+            return Ok(signer);
         }
-        let signer = Arc::new(config.signer()?);
-        Ok(Arc::clone(self.signer.get_or_init(|| signer)))
+        let signer = config.signer()?;
+        Ok(self.signer.get_or_init(|| signer))
     }
 }
 
 impl Default for Instance {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// The configuration: the instance's when it keeps one, else read now.
-fn config(env: &Env<'_>) -> Result<Arc<Config>, Error> {
-    match env.instance {
-        Some(instance) => instance.config(env.variables),
-        None => Config::from_variables(env.variables).map(Arc::new),
-    }
-}
-
-/// The signer: the instance's when it keeps one, else built now.
-fn signer(env: &Env<'_>, config: &Config) -> Result<Arc<Signer>, KeyError> {
-    match env.instance {
-        Some(instance) => instance.signer(config),
-        None => config.signer().map(Arc::new),
     }
 }
 
@@ -104,7 +88,7 @@ pub fn handle(request: &HttpRequest, env: &Env<'_>) -> Handled {
         ..RequestLog::default()
     };
     let flow = flow(request.method, &request.path);
-    let config = config(env);
+    let config = env.instance.config(env.variables);
     let realm = config.as_ref().map_or("scopegate", |c| c.realm.as_str());
     let result = config
         .as_ref()
@@ -226,7 +210,7 @@ fn token(
     let granted = grant::grant(policy, &caller, &token_request.scopes);
     log.granted = Some(granted.access.iter().map(ToString::to_string).collect());
 
-    let signer = signer(env, config)?;
+    let signer = env.instance.signer(config)?;
     let claims = TokenClaims::new(
         &caller,
         &granted,
@@ -312,7 +296,7 @@ fn authenticate(
 /// `GET /.well-known/jwks.json`: the current key, and the previous one
 /// during a rotation, with the same `kid` the tokens carry.
 fn jwks(env: &Env<'_>, config: &Config) -> Result<HttpResponse, Error> {
-    let mut keys = vec![signer(env, config)?.public_key().jwk()];
+    let mut keys = vec![env.instance.signer(config)?.public_key().jwk()];
     if let Some(previous) = config.previous_public_key()? {
         keys.push(previous.jwk());
     }
@@ -323,7 +307,7 @@ fn jwks(env: &Env<'_>, config: &Config) -> Result<HttpResponse, Error> {
 /// `GET /healthz`: whether the signing key, the store and the compiled
 /// policy are usable. Says why not, never with a secret.
 fn healthz(env: &Env<'_>, config: &Config) -> HttpResponse {
-    let key = match signer(env, config) {
+    let key = match env.instance.signer(config) {
         Ok(signer) if signer.is_pair() => Ok(()),
         Ok(_) => Err("signing_cert does not certify signing_key".to_string()),
         Err(error) => Err(error.to_string()),

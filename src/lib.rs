@@ -50,6 +50,12 @@ extern crate spin_sdk_p3 as spin_sdk;
 #[path = "entry/spin_p3.rs"]
 mod spin_p3;
 
+// The store, variables and instance state for both entries.
+#[cfg(all(target_arch = "wasm32", any(feature = "spin-p2", feature = "spin-p3")))]
+#[allow(unsafe_code)]
+#[path = "entry/spin_host.rs"]
+mod spin_host;
+
 // Outbound GET for both entries (OIDC issuers' keys).
 #[cfg(all(target_arch = "wasm32", any(feature = "spin-p2", feature = "spin-p3")))]
 #[path = "entry/outbound.rs"]

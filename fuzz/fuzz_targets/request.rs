@@ -104,7 +104,7 @@ fuzz_target!(|data: &[u8]| {
         fetch: &scopegate::oidc::NoNetwork,
         now: 1_800_000_000,
         request_id: "fuzz".to_string(),
-        instance: None,
+        instance: &scopegate::handle::Instance::new(),
     };
     let handled = handle(&request, &env);
     assert!(handled.response.status != 500, "{:?}", handled.response);

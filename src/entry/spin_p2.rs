@@ -12,21 +12,17 @@ use spin_sdk::http::{
     Fields, IncomingRequest, Method as SpinMethod, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 use spin_sdk::http_component;
-use spin_sdk::{key_value, variables};
-use std::cell::OnceCell;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use wasi::clocks::monotonic_clock;
 use wasi::io::poll;
 use wasi::io::streams::StreamError;
 
-use crate::config::Variables;
 use crate::handle::{handle, unreadable, Env};
 use crate::http::{
     body_limit, declares_more_than, HttpRequest, HttpResponse, Method, BODY_READ_DEADLINE,
 };
-use crate::store::{Store, StoreError};
+use crate::spin_host::{InstanceVariables, SpinStore, INSTANCE};
 use crate::{secret, Error};
-use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_store};
 
 #[http_component]
 async fn entry(request: IncomingRequest, outparam: ResponseOutparam) {
@@ -38,11 +34,11 @@ async fn entry(request: IncomingRequest, outparam: ResponseOutparam) {
         .map_or(0, |elapsed| elapsed.as_secs());
     let env = Env {
         store: &store,
-        variables: &SpinVariables,
+        variables: &InstanceVariables,
         fetch: &crate::outbound::Outbound,
         now,
         request_id,
-        instance: None,
+        instance: &INSTANCE,
     };
     let mut handled = match read(request) {
         Ok(request) => handle(&request, &env),
@@ -198,67 +194,4 @@ fn send_status(status: u16, outparam: ResponseOutparam) {
         let _ = OutgoingBody::finish(body, None);
     }
     outparam.set(outgoing);
-}
-
-/// Spin's default key-value store, opened on first use.
-#[derive(Default)]
-struct SpinStore(OnceCell<key_value::Store>);
-
-impl SpinStore {
-    fn open(&self) -> Result<&key_value::Store, StoreError> {
-        if let Some(store) = self.0.get() {
-            return Ok(store);
-        }
-        let store = key_value::Store::open_default().map_err(spin_error)?;
-        Ok(self.0.get_or_init(|| store))
-    }
-}
-
-fn spin_error(error: key_value::Error) -> StoreError {
-    StoreError(error.to_string())
-}
-
-impl Store for SpinStore {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.open()?.get(key).map_err(spin_error)
-    }
-
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.open()?.set(key, value).map_err(spin_error)
-    }
-
-    fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.open()?.delete(key).map_err(spin_error)
-    }
-
-    fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let mut keys = self.open()?.get_keys().map_err(spin_error)?;
-        keys.retain(|key| key.starts_with(prefix));
-        Ok(keys)
-    }
-
-    /// `wasi:keyvalue/atomics` on the same default store: a transaction on
-    /// Spin's SQLite store, INCRBY on Redis.
-    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        let bucket = wasi_store::open("default").map_err(wasi_error)?;
-        atomics::increment(&bucket, key, delta).map_err(wasi_error)
-    }
-}
-
-fn wasi_error(error: wasi_store::Error) -> StoreError {
-    StoreError(format!("{error:?}"))
-}
-
-/// Spin variables as declared in `spin.toml`.
-struct SpinVariables;
-
-impl Variables for SpinVariables {
-    fn variable(&self, name: &str) -> Result<Option<String>, String> {
-        match variables::get(name) {
-            Ok(value) if value.is_empty() => Ok(None),
-            Ok(value) => Ok(Some(value)),
-            Err(variables::Error::Undefined(_)) => Ok(None),
-            Err(error) => Err(error.to_string()),
-        }
-    }
 }
