@@ -36,7 +36,7 @@ pub struct KeygenArgs {
 /// to overwrite existing files, then prints the registry and Spin
 /// configuration that goes with them.
 pub fn run(args: &KeygenArgs) -> Result<()> {
-    create_private_dir(&args.out)?;
+    crate::private_files::create_private_dir(&args.out)?;
     let key_path = args.out.join("signing-key.pem");
     let cert_path = args.out.join("signing-cert.pem");
     for path in [&key_path, &cert_path] {
@@ -103,21 +103,6 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-/// Creates `dir` and any missing parents; the ones created are readable by
-/// their owner only, as they will hold a private key.
-fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))
 }
 
 fn write_new(path: &Path, contents: &[u8], is_secret: bool) -> Result<()> {

@@ -12,6 +12,7 @@ mod admin_cmd;
 mod auth_cmd;
 mod keygen;
 mod policy_cmd;
+mod private_files;
 
 /// Token server for Docker/OCI registries: command-line tools.
 #[derive(Debug, Parser)]

@@ -12,6 +12,8 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::private_files::{create_private_dir, write_private};
+
 /// A cached token is not handed out later than this many seconds before its `exp`.
 pub const EXPIRY_MARGIN_SECS: u64 = 30;
 
@@ -105,50 +107,6 @@ pub fn prune(dir: &Path, now: u64) {
             let _ = std::fs::remove_file(&file);
         }
     }
-}
-
-fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))
-}
-
-/// Replaces `file` with `content` atomically (a sibling temporary file renamed over it),
-/// the new file readable and writable by its owner only.
-pub fn write_private(file: &Path, content: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let mut name = file.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}.{nanos}.tmp", std::process::id()));
-    let temporary = file.with_file_name(name);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let result = options
-        .open(&temporary)
-        .and_then(|mut out| {
-            out.write_all(content)?;
-            out.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&temporary, file));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result.with_context(|| format!("writing {}", file.display()))
 }
 
 #[cfg(test)]

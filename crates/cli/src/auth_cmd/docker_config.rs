@@ -253,7 +253,7 @@ pub fn store_identity_token(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    super::cache::write_private(path, text.as_bytes())?;
+    crate::private_files::write_private(path, text.as_bytes())?;
     Ok(StoredIn::File(path.to_path_buf()))
 }
 
