@@ -13,7 +13,7 @@ mod common;
 use base64::Engine as _;
 use common::*;
 use jwt_simple::prelude::RSAKeyPairLike as _;
-use scopegate_harness::{Dockerd, Registry, Scratch, TokenAuth};
+use scopegate_harness::{Dockerd, Registry, Scratch};
 use serde_json::json;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -164,17 +164,7 @@ static ONE_DOCKERD: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// A registry with token auth at `spin`, a private dockerd, and scratch.
 fn world(spin: Spin) -> World {
     let scratch = Scratch::new("docker-e2e");
-    let bundle = scratch.file("signing-cert.pem", DEV_CERT.as_bytes());
-    let realm = spin.url("/token");
-    let registry = Registry::start(
-        &scratch.dir("registry"),
-        &TokenAuth {
-            realm: &realm,
-            service: SERVICE,
-            issuer: ISSUER,
-            root_cert_bundle: &bundle,
-        },
-    );
+    let registry = Registry::for_token_server(&scratch, &spin, SERVICE, ISSUER, DEV_CERT);
     let docker = Dockerd::start();
     World {
         docker,

@@ -24,7 +24,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use common::{get, token_path, ISSUER, SERVICE};
 use oci::Image;
-use scopegate_harness::{Registry, Reply, Scratch, Spin, SpinOptions, TokenAuth};
+use scopegate_harness::{Registry, Reply, Scratch, Spin, SpinOptions};
 use skopeo::{Auth, Run, Skopeo};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -114,17 +114,8 @@ impl Stack {
     fn start() -> Stack {
         let host = token_server(|_| {});
         let scratch = Scratch::new("registry");
-        let bundle = scratch.file("signing-cert.pem", common::DEV_CERT.as_bytes());
-        let realm = host.url("/token");
-        let registry = Registry::start(
-            &scratch.dir("registry"),
-            &TokenAuth {
-                realm: &realm,
-                service: SERVICE,
-                issuer: ISSUER,
-                root_cert_bundle: &bundle,
-            },
-        );
+        let registry =
+            Registry::for_token_server(&scratch, &host, SERVICE, ISSUER, common::DEV_CERT);
         let skopeo = Skopeo::new(&scratch.dir("skopeo"));
         Stack {
             skopeo,

@@ -10,7 +10,7 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use scopegate_harness::{http, Body, Registry, Scratch, Spin, SpinOptions, TokenAuth};
+use scopegate_harness::{http, Body, Registry, Scratch, Spin, SpinOptions};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
@@ -65,17 +65,7 @@ impl World {
     fn start_with(options: SpinOptions) -> World {
         let spin = Spin::start(options);
         let scratch = Scratch::new("auth-cli");
-        let bundle = scratch.file("signing-cert.pem", DEV_CERT.as_bytes());
-        let realm = spin.url("/token");
-        let registry = Registry::start(
-            &scratch.dir("registry"),
-            &TokenAuth {
-                realm: &realm,
-                service: SERVICE,
-                issuer: ISSUER,
-                root_cert_bundle: &bundle,
-            },
-        );
+        let registry = Registry::for_token_server(&scratch, &spin, SERVICE, ISSUER, DEV_CERT);
         let world = World {
             spin,
             registry,

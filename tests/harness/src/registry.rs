@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::http::{self, Body, Reply};
-use crate::process::{free_port, require_program, Process};
+use crate::process::{free_port, require_program, Process, Scratch};
+use crate::spin::Spin;
 
 /// How long the registry may take to answer its first request.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,6 +33,29 @@ impl Registry {
     /// and waits until it answers `GET /v2/` with 401 (token auth is on).
     pub fn start(dir: &Path, auth: &TokenAuth<'_>) -> Registry {
         Registry::start_with_config(dir, |addr| config_yml(addr, &dir.join("storage"), auth))
+    }
+
+    /// Starts a registry under `scratch/registry` whose token realm is
+    /// `spin`'s `/token`, trusting `certificate_pem` (written beside it) for
+    /// tokens of `service` from `issuer`.
+    pub fn for_token_server(
+        scratch: &Scratch,
+        spin: &Spin,
+        service: &str,
+        issuer: &str,
+        certificate_pem: &str,
+    ) -> Registry {
+        let bundle = scratch.file("signing-cert.pem", certificate_pem.as_bytes());
+        let realm = spin.url("/token");
+        Registry::start(
+            &scratch.dir("registry"),
+            &TokenAuth {
+                realm: &realm,
+                service,
+                issuer,
+                root_cert_bundle: &bundle,
+            },
+        )
     }
 
     /// Starts a registry with the configuration `config(addr)` returns for
