@@ -20,6 +20,24 @@ fn start_oidc() -> Spin {
     })
 }
 
+/// `POST /token` with an RFC 8693 token exchange of `token`, its
+/// `subject_token_type` ending in `kind` (`id_token` or `jwt`), and `scope`
+/// when given.
+fn exchange(host: &Spin, token: &str, kind: &str, scope: Option<&str>) -> Reply {
+    let token_type = format!("urn:ietf:params:oauth:token-type:{kind}");
+    let mut form = vec![
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        ("subject_token", token),
+        ("subject_token_type", token_type.as_str()),
+        ("service", SERVICE),
+    ];
+    form.extend(scope.map(|scope| ("scope", scope)));
+    post_form(host, "/token", &form)
+}
+
 fn github_token(git_ref: &str) -> String {
     let oidc = oidc();
     oidc.github.sign(github_claims(oidc, git_ref)).unwrap()
@@ -74,23 +92,7 @@ fn a_github_job_on_main_gets_its_repository_whichever_way_it_asks() {
         ],
     );
     assert_eq!(access(&host, &password), expected);
-    let exchange = post_form(
-        &host,
-        "/token",
-        &[
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ),
-            ("subject_token", &token),
-            (
-                "subject_token_type",
-                "urn:ietf:params:oauth:token-type:id_token",
-            ),
-            ("service", SERVICE),
-            ("scope", &scope),
-        ],
-    );
+    let exchange = exchange(&host, &token, "id_token", Some(&scope));
     assert_eq!(access(&host, &exchange), expected);
     let body = exchange.json();
     assert_eq!(
@@ -299,19 +301,7 @@ fn every_bad_id_token_gets_the_same_401_as_a_wrong_password() {
             refused.header("www-authenticate"),
             "{name}"
         );
-        let exchange = post_form(
-            &host,
-            "/token",
-            &[
-                (
-                    "grant_type",
-                    "urn:ietf:params:oauth:grant-type:token-exchange",
-                ),
-                ("subject_token", token),
-                ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
-                ("service", SERVICE),
-            ],
-        );
+        let exchange = exchange(&host, token, "jwt", None);
         assert_eq!(exchange.status, 400, "{name}: {}", exchange.text());
         assert_eq!(exchange.json()["error"], "invalid_grant", "{name}");
     }
@@ -413,22 +403,7 @@ fn an_issuer_that_cannot_be_reached_is_a_503_never_a_grant() {
         .to_string();
     assert!(message.contains("request id"), "{message}");
     assert!(reply.json().get("token").is_none());
-    let exchange = post_form(
-        &host,
-        "/token",
-        &[
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:token-exchange",
-            ),
-            ("subject_token", &token),
-            (
-                "subject_token_type",
-                "urn:ietf:params:oauth:token-type:id_token",
-            ),
-            ("service", SERVICE),
-        ],
-    );
+    let exchange = exchange(&host, &token, "id_token", None);
     assert_eq!(exchange.status, 503, "{}", exchange.text());
     assert!(
         host.logs().contains("cannot fetch its keys"),
