@@ -4,11 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine as _;
-use scopegate_harness::{Spin, SpinOptions};
+use scopegate_harness::{run_with_stdin, Spin, SpinOptions};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const ADMIN_SECRET: &str = "cli-admin-secret";
 
@@ -36,23 +36,13 @@ fn start() -> Spin {
 }
 
 fn scopegate(host: &Spin, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scopegate"))
-        .args(args)
-        .env("SCOPEGATE_URL", host.url(""))
-        .env("SCOPEGATE_ADMIN_SECRET", ADMIN_SECRET)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        // A command that does not read its input may exit first: a broken
-        // pipe here is its business, judged by its exit status and output.
-        let _ = input.write_all(text.as_bytes());
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
+    run_with_stdin(
+        Command::new(env!("CARGO_BIN_EXE_scopegate"))
+            .args(args)
+            .env("SCOPEGATE_URL", host.url(""))
+            .env("SCOPEGATE_ADMIN_SECRET", ADMIN_SECRET),
+        stdin,
+    )
 }
 
 fn ok(output: &Output) -> String {

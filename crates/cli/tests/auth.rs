@@ -10,14 +10,13 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use scopegate_harness::{http, Body, Registry, Scratch, Spin, SpinOptions};
+use scopegate_harness::{http, run_with_stdin, Body, Registry, Scratch, Spin, SpinOptions};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 /// The local OIDC issuer and the component that trusts it, as the root
 /// crate's tests use them.
@@ -242,22 +241,11 @@ fn run_with(args: &[&str], stdin: Option<&str>, env: &[(&str, String)]) -> Outpu
     command
         .args(args)
         .env_remove("DOCKER_CONFIG")
-        .env_remove("XDG_CACHE_HOME")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env_remove("XDG_CACHE_HOME");
     for (key, value) in env {
         command.env(key, value);
     }
-    let mut child = command.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        // A command that does not read its input may exit first: a broken
-        // pipe here is its business, judged by its exit status and output.
-        let _ = input.write_all(text.as_bytes());
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
+    run_with_stdin(&mut command, stdin)
 }
 
 fn shown(output: &Output) -> String {

@@ -74,22 +74,7 @@ impl Dockerd {
     /// Runs `docker ARGS` against this dockerd with this config directory,
     /// feeding `stdin`.
     pub fn docker(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut command = docker_command(&self.socket, &self.config, args);
-        command.stdin(Stdio::piped());
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot run docker: {error}"));
-        {
-            use std::io::Write as _;
-            let mut input = child.stdin.take().unwrap();
-            if let Some(text) = stdin {
-                // docker may exit before reading: judged by its status.
-                let _ = input.write_all(text.as_bytes());
-            }
-        }
-        child.wait_with_output().unwrap()
+        crate::process::run_with_stdin(&mut docker_command(&self.socket, &self.config, args), stdin)
     }
 
     /// The docker CLI's `config.json` as it is now (empty object if none).

@@ -26,7 +26,7 @@ pub mod spin;
 pub use docker::Dockerd;
 pub use http::{Body, Reply};
 pub use oidc::OidcIssuer;
-pub use process::{free_port, require_program, Process, Scratch};
+pub use process::{free_port, require_program, run_with_stdin, Process, Scratch};
 pub use redis::Redis;
 pub use registry::{Registry, TokenAuth};
 pub use spin::{repository_root, spin_binary, Spin, SpinOptions, StoreLock, StoreWatch};

@@ -5,7 +5,7 @@
 use std::fs::{self, File};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,25 @@ pub fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .unwrap_or_else(|error| panic!("no free port on 127.0.0.1: {error}"))
+}
+
+/// Runs `command` with `stdin` fed to it (nothing when `None`) and its
+/// output captured. A program that exits before reading its input is judged
+/// by its exit status and output, not by the broken pipe.
+pub fn run_with_stdin(command: &mut Command, stdin: Option<&str>) -> Output {
+    use std::io::Write as _;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run {:?}: {error}", command.get_program()));
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        let _ = input.write_all(text.as_bytes());
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
 }
 
 /// `name` found on PATH, or a failure naming the Debian package to install.
