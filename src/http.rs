@@ -42,6 +42,19 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
+    /// The most body bytes this request's route accepts ([`body_limit`]), or
+    /// [`crate::Error::PayloadTooLarge`] at once when its `Content-Length`
+    /// declares more. The entry points call it on the request's head, before
+    /// reading any body.
+    pub fn body_limit(&self) -> Result<usize, crate::Error> {
+        let limit = body_limit(&self.path);
+        if declares_more_than(&self.headers, limit) {
+            Err(crate::Error::PayloadTooLarge)
+        } else {
+            Ok(limit)
+        }
+    }
+
     /// The first value of header `name` (lowercase), if it is valid UTF-8.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -145,5 +158,26 @@ mod declared_length_tests {
                 "{headers:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_head_gets_its_routes_limit_or_413() {
+        use super::{HttpRequest, Method};
+        let head = |path: &str, length: &str| HttpRequest {
+            method: Method::Post,
+            path: path.into(),
+            query: String::new(),
+            headers: vec![("content-length".into(), length.as_bytes().to_vec())],
+            body: Vec::new(),
+        };
+        assert_eq!(head("/token", "10").body_limit().ok(), Some(16 * 1024));
+        assert_eq!(
+            head("/admin/users", "20000").body_limit().ok(),
+            Some(64 * 1024)
+        );
+        assert!(matches!(
+            head("/token", "20000").body_limit(),
+            Err(crate::Error::PayloadTooLarge)
+        ));
     }
 }

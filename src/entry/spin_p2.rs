@@ -18,9 +18,7 @@ use wasi::io::poll;
 use wasi::io::streams::StreamError;
 
 use crate::handle::{handle, unreadable, Env};
-use crate::http::{
-    body_limit, declares_more_than, HttpRequest, HttpResponse, Method, BODY_READ_DEADLINE,
-};
+use crate::http::{HttpRequest, HttpResponse, Method, BODY_READ_DEADLINE};
 use crate::spin_host::{InstanceVariables, SpinStore, INSTANCE};
 use crate::{secret, Error};
 
@@ -40,9 +38,23 @@ async fn entry(request: IncomingRequest, outparam: ResponseOutparam) {
         request_id,
         instance: &INSTANCE,
     };
-    let mut handled = match read(request) {
-        Ok(request) => handle(&request, &env),
-        Err((error, method, path)) => unreadable(&error, method, path, &env.request_id),
+    // The body stops at the route's limit (containers/image sends chunked
+    // bodies with no Content-Length) or at the deadline.
+    let mut http_request = head(&request);
+    let body = http_request
+        .body_limit()
+        .and_then(|limit| read_body(request, limit));
+    let mut handled = match body {
+        Ok(body) => {
+            http_request.body = body;
+            handle(&http_request, &env)
+        }
+        Err(error) => unreadable(
+            &error,
+            http_request.method,
+            http_request.path,
+            &env.request_id,
+        ),
     };
     handled.log.latency_us = elapsed_us(started);
     println!("{}", handled.log.to_line());
@@ -53,10 +65,8 @@ fn elapsed_us(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Reads the request, stopping as soon as the body passes the route's
-/// limit (containers/image sends chunked bodies with no Content-Length)
-/// or is not in by [`BODY_READ_DEADLINE`].
-fn read(request: IncomingRequest) -> Result<HttpRequest, (Error, Method, String)> {
+/// The request's method, target and headers, with no body yet.
+fn head(request: &IncomingRequest) -> HttpRequest {
     let method = match request.method() {
         SpinMethod::Get => Method::Get,
         SpinMethod::Head => Method::Head,
@@ -71,25 +81,18 @@ fn read(request: IncomingRequest) -> Result<HttpRequest, (Error, Method, String)
         Some((path, query)) => (path.to_string(), query.to_string()),
         None => (target, String::new()),
     };
-    let headers: Vec<(String, Vec<u8>)> = request
+    let headers = request
         .headers()
         .entries()
         .into_iter()
         .map(|(name, value)| (name.to_ascii_lowercase(), value))
         .collect();
-    let limit = body_limit(&path);
-    if declares_more_than(&headers, limit) {
-        return Err((Error::PayloadTooLarge, method, path));
-    }
-    match read_body(request, limit) {
-        Ok(body) => Ok(HttpRequest {
-            method,
-            path,
-            query,
-            headers,
-            body,
-        }),
-        Err(error) => Err((error, method, path)),
+    HttpRequest {
+        method,
+        path,
+        query,
+        headers,
+        body: Vec::new(),
     }
 }
 

@@ -19,9 +19,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use http_body_util::BodyExt as _;
 
 use crate::handle::{handle, unreadable, Env};
-use crate::http::{
-    body_limit, declares_more_than, HttpRequest, HttpResponse, Method, BODY_READ_DEADLINE,
-};
+use crate::http::{HttpRequest, HttpResponse, Method, BODY_READ_DEADLINE};
 use crate::spin_host::{InstanceVariables, SpinStore, INSTANCE};
 use crate::{secret, Error};
 
@@ -43,9 +41,24 @@ async fn entry(request: Request) -> Reply {
         request_id,
         instance: &INSTANCE,
     };
-    let mut handled = match read(request).await {
-        Ok(request) => handle(&request, &env),
-        Err((error, method, path)) => unreadable(&error, method, path, &env.request_id),
+    // The body stops at the route's limit (containers/image sends chunked
+    // bodies with no Content-Length) or at the deadline.
+    let mut http_request = head(&request);
+    let body = match http_request.body_limit() {
+        Ok(limit) => body(request, limit).await,
+        Err(error) => Err(error),
+    };
+    let mut handled = match body {
+        Ok(body) => {
+            http_request.body = body;
+            handle(&http_request, &env)
+        }
+        Err(error) => unreadable(
+            &error,
+            http_request.method,
+            http_request.path,
+            &env.request_id,
+        ),
     };
     handled.log.latency_us = elapsed_us(started);
     println!("{}", handled.log.to_line());
@@ -56,10 +69,8 @@ fn elapsed_us(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Reads the request, stopping as soon as the body passes the route's
-/// limit (containers/image sends chunked bodies with no Content-Length)
-/// or is not in by [`BODY_READ_DEADLINE`].
-async fn read(request: Request) -> Result<HttpRequest, (Error, Method, String)> {
+/// The request's method, target and headers, with no body yet.
+fn head(request: &Request) -> HttpRequest {
     let method = match *request.method() {
         SpinMethod::GET => Method::Get,
         SpinMethod::HEAD => Method::Head,
@@ -69,9 +80,7 @@ async fn read(request: Request) -> Result<HttpRequest, (Error, Method, String)> 
         SpinMethod::DELETE => Method::Delete,
         _ => Method::Other,
     };
-    let path = request.uri().path().to_string();
-    let query = request.uri().query().unwrap_or_default().to_string();
-    let headers: Vec<(String, Vec<u8>)> = request
+    let headers = request
         .headers()
         .iter()
         .map(|(name, value)| {
@@ -81,29 +90,26 @@ async fn read(request: Request) -> Result<HttpRequest, (Error, Method, String)> 
             )
         })
         .collect();
-    let limit = body_limit(&path);
-    if declares_more_than(&headers, limit) {
-        return Err((Error::PayloadTooLarge, method, path));
-    }
-    let reading = std::pin::pin!(read_body(request.into_body(), limit));
-    let deadline = std::pin::pin!(spin_sdk::time::sleep(BODY_READ_DEADLINE));
-    let body = match future::select(reading, deadline).await {
-        Either::Left((body, _)) => body,
-        Either::Right(((), _)) => Err(Error::BodyTimeout),
-    };
-    match body {
-        Ok(body) => Ok(HttpRequest {
-            method,
-            path,
-            query,
-            headers,
-            body,
-        }),
-        Err(error) => Err((error, method, path)),
+    HttpRequest {
+        method,
+        path: request.uri().path().to_string(),
+        query: request.uri().query().unwrap_or_default().to_string(),
+        headers,
+        body: Vec::new(),
     }
 }
 
-/// Reads the whole body, at most `limit` bytes. [`read`] races it against
+/// The body, at most `limit` bytes, raced against [`BODY_READ_DEADLINE`].
+async fn body(request: Request, limit: usize) -> Result<Vec<u8>, Error> {
+    let reading = std::pin::pin!(read_body(request.into_body(), limit));
+    let deadline = std::pin::pin!(spin_sdk::time::sleep(BODY_READ_DEADLINE));
+    match future::select(reading, deadline).await {
+        Either::Left((body, _)) => body,
+        Either::Right(((), _)) => Err(Error::BodyTimeout),
+    }
+}
+
+/// Reads the whole body, at most `limit` bytes. [`body`] races it against
 /// [`BODY_READ_DEADLINE`] (a `wasi:clocks` timer) and drops it, body stream
 /// and all, when the deadline comes first.
 async fn read_body(mut incoming: IncomingRequestBody, limit: usize) -> Result<Vec<u8>, Error> {
