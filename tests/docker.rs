@@ -158,9 +158,6 @@ fn tail(text: &str) -> String {
     lines[lines.len().saturating_sub(60)..].join("\n")
 }
 
-/// One dockerd at a time: the scenarios share the machine's docker setup.
-static ONE_DOCKERD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// A registry with token auth at `spin`, a private dockerd, and scratch.
 fn world(spin: Spin) -> World {
     let scratch = Scratch::new("docker-e2e");
@@ -176,7 +173,6 @@ fn world(spin: Spin) -> World {
 
 #[test]
 fn docker_login_push_pull_logout_and_deploy_tokens() {
-    let _one = ONE_DOCKERD.lock().unwrap_or_else(|e| e.into_inner());
     let spin = start(variables(), registry_users());
     let world = world(spin);
     let host = world.registry.host();
@@ -259,7 +255,6 @@ fn docker_login_push_pull_logout_and_deploy_tokens() {
 /// what the policy derives from its claims is denied.
 #[test]
 fn docker_login_with_an_oidc_id_token_pushes_and_pulls() {
-    let _one = ONE_DOCKERD.lock().unwrap_or_else(|e| e.into_inner());
     let oidc = common::oidc::oidc();
     let spin = Spin::start(SpinOptions {
         manifest: oidc.manifest.clone(),

@@ -6,9 +6,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::process::{require_program, Process, Scratch};
+
+/// One dockerd at a time in a test process: they would share the machine's
+/// docker setup (its network-namespace mount among it).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// A running dockerd and a docker config directory of its own.
 pub struct Dockerd {
@@ -17,11 +22,17 @@ pub struct Dockerd {
     exec_root: PathBuf,
     config: PathBuf,
     scratch: Scratch,
+    // Dropped last: the next dockerd starts once this one is gone.
+    _one_at_a_time: MutexGuard<'static, ()>,
 }
 
 impl Dockerd {
-    /// Starts dockerd and waits until `docker info` answers.
+    /// Starts dockerd, once any other of this process is gone, and waits
+    /// until `docker info` answers.
     pub fn start() -> Dockerd {
+        let one_at_a_time = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let program = require_program("dockerd", "docker.io");
         require_program("docker", "docker.io");
         // Short paths: containerd's socket lives under the exec root.
@@ -56,6 +67,7 @@ impl Dockerd {
             exec_root,
             config,
             scratch,
+            _one_at_a_time: one_at_a_time,
         };
         let socket = dockerd.socket.clone();
         let config = dockerd.config.clone();
