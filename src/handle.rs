@@ -2,6 +2,7 @@
 //! parse request -> authenticate -> evaluate policy -> sign -> respond.
 
 use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use scopegate_policy::CompiledPolicy;
 use serde_json::json;
@@ -15,7 +16,7 @@ use crate::request::{self, GrantRequest, TokenRequest};
 use crate::respond::{self, Flow, Issued};
 use crate::sign::{KeyError, Signer, TokenClaims};
 use crate::store::Store;
-use crate::{admin, grant, refresh, Error};
+use crate::{admin, grant, refresh, secret, Error};
 
 /// What one request may use: the store, the variables, outbound HTTP (for
 /// OIDC issuers' keys), and the time.
@@ -70,6 +71,47 @@ impl Default for Instance {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// What the host gives every request: the store, the variables, outbound
+/// HTTP, and the instance's state.
+pub struct Host<'a> {
+    pub store: &'a dyn Store,
+    pub variables: &'a dyn Variables,
+    pub fetch: &'a dyn Fetch,
+    pub instance: &'a Instance,
+}
+
+/// One request as an entry point serves it: its head, and its body or why
+/// the body could not be read (over the limit, too slow, broken). Gives it
+/// a request id and the time, answers it, and prints its log line on stdout
+/// with the latency since `started` (when the entry got the request).
+pub fn serve(
+    mut request: HttpRequest,
+    body: Result<Vec<u8>, Error>,
+    host: &Host<'_>,
+    started: Instant,
+) -> HttpResponse {
+    let env = Env {
+        store: host.store,
+        variables: host.variables,
+        fetch: host.fetch,
+        now: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs()),
+        request_id: secret::random_hex(8).unwrap_or_else(|_| "unknown".to_string()),
+        instance: host.instance,
+    };
+    let mut handled = match body {
+        Ok(body) => {
+            request.body = body;
+            handle(&request, &env)
+        }
+        Err(error) => unreadable(&error, request.method, request.path, &env.request_id),
+    };
+    handled.log.latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    println!("{}", handled.log.to_line());
+    handled.response
 }
 
 /// The response and the log line of one request.

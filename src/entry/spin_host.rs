@@ -8,9 +8,13 @@
 use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
 
+use std::time::Instant;
+
 use crate::config::Variables;
-use crate::handle::Instance;
+use crate::handle::{self, Host, Instance};
+use crate::http::{HttpRequest, HttpResponse};
 use crate::store::{Store, StoreError};
+use crate::Error;
 
 mod bindings {
     spin_sdk::wit_bindgen::generate!({
@@ -23,9 +27,20 @@ mod bindings {
 use bindings::fermyon::spin::{key_value, variables};
 use bindings::wasi::keyvalue::{atomics, store as wasi_store};
 
+/// Serves one request with Spin as its host (see [`handle::serve`]).
+pub fn serve(request: HttpRequest, body: Result<Vec<u8>, Error>, started: Instant) -> HttpResponse {
+    let host = Host {
+        store: &SpinStore::default(),
+        variables: &InstanceVariables,
+        fetch: &crate::outbound::Outbound,
+        instance: &INSTANCE,
+    };
+    handle::serve(request, body, &host, started)
+}
+
 /// Spin's default key-value store, opened on first use in a request.
 #[derive(Default)]
-pub struct SpinStore(OnceCell<key_value::Store>);
+struct SpinStore(OnceCell<key_value::Store>);
 
 impl SpinStore {
     fn open(&self) -> Result<&key_value::Store, StoreError> {
@@ -75,7 +90,7 @@ fn wasi_error(error: wasi_store::Error) -> StoreError {
 /// The configuration and signer this instance computed (from the variables
 /// below), shared by every request it serves: in the WASI 0.3 build up to
 /// 128 of them, in the WASI 0.2 build one.
-pub static INSTANCE: Instance = Instance::new();
+static INSTANCE: Instance = Instance::new();
 
 thread_local! {
     /// The variables this instance has read. Spin resolves an application's
@@ -88,7 +103,7 @@ thread_local! {
 }
 
 /// Spin variables as declared in the manifest, each read once per instance.
-pub struct InstanceVariables;
+struct InstanceVariables;
 
 impl Variables for InstanceVariables {
     fn variable(&self, name: &str) -> Result<Option<String>, String> {

@@ -1,6 +1,6 @@
 //! The WASI 0.2 entry point (spin-sdk 5.2, Spin 2.x to 4.x, SpinKube): turns
-//! a Spin request into the core's types, calls [`crate::handle::handle`], and
-//! sends the answer.
+//! a Spin request into the core's types, serves it through
+//! [`crate::spin_host::serve`], and sends the answer.
 //!
 //! The response body is written and finished BEFORE the response is handed
 //! to the host, so Spin sends headers and body in one write. In the usual
@@ -12,57 +12,25 @@ use spin_sdk::http::{
     Fields, IncomingRequest, Method as SpinMethod, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 use spin_sdk::http_component;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use wasi::clocks::monotonic_clock;
 use wasi::io::poll;
 use wasi::io::streams::StreamError;
 
-use crate::handle::{handle, unreadable, Env};
 use crate::http::{HttpRequest, HttpResponse, Method, BODY_READ_DEADLINE};
-use crate::spin_host::{InstanceVariables, SpinStore, INSTANCE};
-use crate::{secret, Error};
+use crate::spin_host::serve;
+use crate::Error;
 
 #[http_component]
 async fn entry(request: IncomingRequest, outparam: ResponseOutparam) {
     let started = Instant::now();
-    let request_id = secret::random_hex(8).unwrap_or_else(|_| "unknown".to_string());
-    let store = SpinStore::default();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    let env = Env {
-        store: &store,
-        variables: &InstanceVariables,
-        fetch: &crate::outbound::Outbound,
-        now,
-        request_id,
-        instance: &INSTANCE,
-    };
     // The body stops at the route's limit (containers/image sends chunked
     // bodies with no Content-Length) or at the deadline.
-    let mut http_request = head(&request);
-    let body = http_request
+    let head = head(&request);
+    let body = head
         .body_limit()
         .and_then(|limit| read_body(request, limit));
-    let mut handled = match body {
-        Ok(body) => {
-            http_request.body = body;
-            handle(&http_request, &env)
-        }
-        Err(error) => unreadable(
-            &error,
-            http_request.method,
-            http_request.path,
-            &env.request_id,
-        ),
-    };
-    handled.log.latency_us = elapsed_us(started);
-    println!("{}", handled.log.to_line());
-    send(handled.response, outparam);
-}
-
-fn elapsed_us(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+    send(serve(head, body, started), outparam);
 }
 
 /// The request's method, target and headers, with no body yet.

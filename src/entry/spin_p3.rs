@@ -1,6 +1,6 @@
 //! The WASI 0.3 entry point (spin-sdk 6.0, `wasi:http/handler@0.3.0-rc-2026-03-15`,
-//! Spin 4.0): turns a Spin request into the core's types, calls
-//! [`crate::handle::handle`], and turns the answer into a Spin response.
+//! Spin 4.0): turns a Spin request into the core's types, serves it through
+//! [`crate::spin_host::serve`], and turns the answer into a Spin response.
 //!
 //! Spin 4.0 reuses an instance for up to 128 requests, concurrent ones
 //! included. Only immutable application state is kept per instance: the
@@ -14,59 +14,27 @@ use spin_sdk::http::{
 };
 use spin_sdk::http_service;
 use spin_sdk::wasip3::http_compat::IncomingRequestBody;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use http_body_util::BodyExt as _;
 
-use crate::handle::{handle, unreadable, Env};
 use crate::http::{HttpRequest, HttpResponse, Method, BODY_READ_DEADLINE};
-use crate::spin_host::{InstanceVariables, SpinStore, INSTANCE};
-use crate::{secret, Error};
+use crate::spin_host::serve;
+use crate::Error;
 
 type Reply = spin_sdk::http::Response<http_body_util::Full<bytes::Bytes>>;
 
 #[http_service]
 async fn entry(request: Request) -> Reply {
     let started = Instant::now();
-    let request_id = secret::random_hex(8).unwrap_or_else(|_| "unknown".to_string());
-    let store = SpinStore::default();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    let env = Env {
-        store: &store,
-        variables: &InstanceVariables,
-        fetch: &crate::outbound::Outbound,
-        now,
-        request_id,
-        instance: &INSTANCE,
-    };
     // The body stops at the route's limit (containers/image sends chunked
     // bodies with no Content-Length) or at the deadline.
-    let mut http_request = head(&request);
-    let body = match http_request.body_limit() {
+    let head = head(&request);
+    let body = match head.body_limit() {
         Ok(limit) => body(request, limit).await,
         Err(error) => Err(error),
     };
-    let mut handled = match body {
-        Ok(body) => {
-            http_request.body = body;
-            handle(&http_request, &env)
-        }
-        Err(error) => unreadable(
-            &error,
-            http_request.method,
-            http_request.path,
-            &env.request_id,
-        ),
-    };
-    handled.log.latency_us = elapsed_us(started);
-    println!("{}", handled.log.to_line());
-    into_spin(handled.response)
-}
-
-fn elapsed_us(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+    into_spin(serve(head, body, started))
 }
 
 /// The request's method, target and headers, with no body yet.
