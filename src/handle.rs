@@ -131,11 +131,11 @@ pub fn handle(request: &HttpRequest, env: &Env<'_>) -> Handled {
     };
     let flow = flow(request.method, &request.path);
     let config = env.instance.config(env.variables);
-    let realm = config.as_ref().map_or("scopegate", |c| c.realm.as_str());
-    let result = config
-        .as_ref()
-        .map_err(clone_error)
-        .and_then(|config| route(request, env, config, flow, &mut log));
+    let realm = match &config {
+        Ok(config) => config.realm.as_str(),
+        Err(_) => "scopegate",
+    };
+    let result = config.and_then(|config| route(request, env, config, flow, &mut log));
     let response = match result {
         Ok(response) => {
             log.outcome = "ok";
@@ -149,10 +149,6 @@ pub fn handle(request: &HttpRequest, env: &Env<'_>) -> Handled {
     };
     log.status = response.status;
     Handled { response, log }
-}
-
-fn clone_error(error: &Error) -> Error {
-    Error::unavailable(error.detail())
 }
 
 /// The answer and log line for a request the entry point could not read
