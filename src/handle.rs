@@ -373,7 +373,7 @@ fn healthz(env: &Env<'_>, config: &Config) -> HttpResponse {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "tests: a panic is how a test fails")]
 mod unreadable_tests {
     use super::*;
 

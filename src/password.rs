@@ -213,7 +213,7 @@ pub fn remember(store: &dyn Store, marker: &str, expires_at: u64) -> Result<(), 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "tests: a panic is how a test fails")]
 mod tests {
     use super::*;
 

@@ -264,7 +264,7 @@ pub fn save<T: Serialize>(store: &dyn Store, key: &str, record: &T) -> Result<()
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "tests: a panic is how a test fails")]
 mod tests {
     use super::*;
 

@@ -83,7 +83,7 @@ fn live_entries(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "tests: a panic is how a test fails")]
 mod tests {
     use super::*;
     use crate::authenticate::{

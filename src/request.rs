@@ -196,7 +196,11 @@ pub fn shorten(value: &str) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "tests: a panic is how a test fails"
+)]
 mod tests {
     use super::*;
     use crate::http::Method;

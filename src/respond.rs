@@ -155,7 +155,7 @@ pub fn rfc3339(unix_seconds: u64) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "tests: a panic is how a test fails")]
 mod tests {
     use super::*;
 

@@ -342,7 +342,11 @@ impl<'a> TokenClaims<'a> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is how a test fails"
+)]
 mod tests {
     use super::*;
 

@@ -99,7 +99,7 @@ pub(super) fn clear_failures(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "tests: a panic is how a test fails")]
 mod tests {
     use super::*;
     use crate::store::MemoryStore;

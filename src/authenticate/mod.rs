@@ -302,7 +302,7 @@ pub(crate) mod tests_support {
     }
 
     /// The build's policy, and no network: ID tokens of its issuers get 503.
-    #[allow(clippy::unwrap_used)]
+    #[allow(clippy::unwrap_used, reason = "tests: a panic is how a test fails")]
     pub fn workloads() -> super::Workloads<'static> {
         super::Workloads {
             policy: crate::grant::policy().unwrap(),
@@ -312,7 +312,11 @@ pub(crate) mod tests_support {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is how a test fails"
+)]
 mod tests {
     use super::*;
     use crate::records::{self, encode, TokenRecord, UserRecord, VERSION};

@@ -240,7 +240,7 @@ fn fetch_keys(issuer: &Issuer, fetch: &dyn Fetch) -> Result<(String, Vec<Jwk>), 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "tests: a panic is how a test fails")]
 mod tests {
     use super::*;
 

@@ -154,7 +154,12 @@ fn workload(issuer: &Issuer, claims: Claims) -> Result<VerifiedWorkload, Error> 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests: a panic is how a test fails"
+)]
 mod tests {
     use std::cell::{Cell, RefCell};
     use std::collections::BTreeMap;

@@ -480,7 +480,12 @@ fn login(args: &LoginArgs) -> Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests: a panic is how a test fails"
+    )]
 
     use super::*;
 

@@ -409,7 +409,12 @@ fn is_quotable(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests: a panic is how a test fails"
+    )]
 
     use super::*;
     use proptest::prelude::*;

@@ -397,7 +397,12 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests: a panic is how a test fails"
+)]
 mod tests {
     use super::*;
     use crate::evaluate::tests::policy;

@@ -298,7 +298,12 @@ pub(crate) fn granted_names(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests: a panic is how a test fails"
+)]
 pub(crate) mod tests {
     use super::*;
     use crate::scope::parse_scopes;

@@ -110,7 +110,7 @@ impl Index {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "tests: a panic is how a test fails")]
 mod tests {
     use super::*;
 

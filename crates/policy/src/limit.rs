@@ -130,7 +130,7 @@ impl fmt::Display for LimitError {
 impl std::error::Error for LimitError {}
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "tests: a panic is how a test fails")]
 mod tests {
     use super::*;
 

@@ -395,7 +395,12 @@ impl fmt::Display for LoadError {
 impl std::error::Error for LoadError {}
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests: a panic is how a test fails"
+)]
 mod tests {
     use super::*;
 

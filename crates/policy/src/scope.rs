@@ -301,7 +301,12 @@ pub(crate) fn shorten(value: &str) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests: a panic is how a test fails"
+)]
 mod tests {
     use super::*;
 

@@ -111,7 +111,12 @@ pub fn prune(dir: &Path, now: u64) {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests: a panic is how a test fails"
+    )]
 
     use super::*;
 

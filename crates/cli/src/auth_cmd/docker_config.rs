@@ -259,7 +259,12 @@ pub fn store_identity_token(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests: a panic is how a test fails"
+    )]
 
     use super::*;
 

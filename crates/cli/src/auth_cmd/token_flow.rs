@@ -263,7 +263,12 @@ fn transport(url: &str, error: ureq::Error, is_insecure: bool) -> anyhow::Error 
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests: a panic is how a test fails"
+    )]
 
     use super::*;
 
