@@ -318,7 +318,7 @@ fn age_jwks_cache(host: &Spin, issuer: &str, seconds: u64) {
         serde_json::from_slice(&host.kv_get(&key).expect("a cached JWKS")).unwrap();
     for field in ["checked_at", "fetched_at"] {
         let at = record[field].as_u64().unwrap();
-        record[field] = json!(at - seconds);
+        record[field] = json!(at.saturating_sub(seconds));
     }
     host.kv_set(&key, serde_json::to_vec(&record).unwrap());
 }
@@ -410,6 +410,47 @@ fn an_issuer_that_cannot_be_reached_is_a_503_never_a_grant() {
         "{}",
         host.logs()
     );
+}
+
+#[test]
+fn a_failing_issuer_is_asked_at_most_once_a_minute_whatever_arrives() {
+    // Forged tokens (garbage signature) naming a trusted issuer whose JWKS
+    // answers 500, nothing cached: one attempt (discovery and JWKS), then a
+    // 503 at once for every request until the minute is over.
+    let host = start_oidc();
+    let oidc = oidc();
+    let claims = Claims::create(Duration::from_secs(300))
+        .with_issuer(oidc.failing_url())
+        .with_audience(AUDIENCE)
+        .with_subject("job");
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": "forged"});
+    let forged = raw_jwt(&header, &serde_json::to_value(&claims).unwrap(), b"garbage");
+    let path = token_path(&["repository:lab/x:pull"]);
+    let before = (
+        oidc.issuer.gets(FAILING_DISCOVERY),
+        oidc.issuer.gets(FAILING_JWKS),
+    );
+    for _ in 0..20 {
+        let reply = get(&host, &path, Some(("oidc", &forged)));
+        assert_eq!(reply.status, 503, "{}", reply.text());
+        assert!(reply.json().get("token").is_none());
+    }
+    let asked = |before: (usize, usize)| {
+        (
+            oidc.issuer.gets(FAILING_DISCOVERY) - before.0,
+            oidc.issuer.gets(FAILING_JWKS) - before.1,
+        )
+    };
+    assert_eq!(asked(before), (1, 1), "one attempt for 20 requests");
+    assert!(host.logs().contains("next attempt in"), "{}", host.logs());
+
+    // Once the minute is over, the next request tries again, once.
+    age_jwks_cache(&host, "failing", 61);
+    for _ in 0..3 {
+        let reply = get(&host, &path, Some(("oidc", &forged)));
+        assert_eq!(reply.status, 503, "{}", reply.text());
+    }
+    assert_eq!(asked(before), (2, 2));
 }
 
 #[test]

@@ -87,7 +87,11 @@ mod tests {
         let untrusted = id_token("https://issuer.example.net");
         let result = authenticate_secret("oidc", &untrusted, &store, &SETTINGS, &workloads(), 1);
         assert!(matches!(result, Err(Error::Unauthorized(_))));
-        assert_eq!(store.writes(), 0, "nothing written, no failure counted");
+        // No failure counted anywhere: the only record is the issuer's key-fetch attempt.
+        assert_eq!(
+            crate::store::Store::keys(&store, "").unwrap(),
+            ["jwks/github"]
+        );
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! An issuer's signing keys: discovery document and JWKS parsing, and their cache in the
 //! key-value store.
 //!
-//! Store key `jwks/<issuer name>`: a [`JwksRecord`] with the keys and when they were
-//! fetched. A token whose `kid` is in the cache costs one store read. An unknown `kid`
-//! fetches the JWKS again, at most once a [`REFETCH_SECONDS`] per issuer (a forged `kid`
-//! cannot make us hammer the issuer); so does a cache older than [`REFRESH_SECONDS`]. A
-//! failed fetch keeps the cached keys (up to [`MAX_STALE_SECONDS`] old): an issuer outage
-//! does not stop CI that already works. Nothing cached and no fetch: 503.
+//! Store key `jwks/<issuer name>`: a [`JwksRecord`] with the keys, when they were fetched
+//! and when a fetch was last attempted. A token whose `kid` is in the cache costs one store
+//! read. An unknown `kid` fetches the JWKS again, and so does a cache older than
+//! [`REFRESH_SECONDS`], but at most one attempt a [`REFETCH_SECONDS`] per issuer, failed
+//! attempts included (a forged `kid` or an issuer that is down or slow cannot make us
+//! hammer it, nor hold more than one request a minute). A failed fetch keeps the cached
+//! keys (up to [`MAX_STALE_SECONDS`] old): an issuer outage does not stop CI that already
+//! works. Nothing usable cached and no fetch due or possible: 503 at once.
 
 use scopegate_policy::{check_url, Issuer};
 use serde::{Deserialize, Serialize};
@@ -51,7 +53,8 @@ pub struct JwksRecord {
     /// makes the cache miss instead of trusting another issuer's keys.
     pub issuer: String,
     pub jwks_url: String,
-    /// When the keys were fetched (seconds since the epoch).
+    /// When the keys were fetched (seconds since the epoch); 0 when no fetch has
+    /// succeeded yet (then `keys` is empty: the record only remembers the attempt).
     pub fetched_at: u64,
     /// When a fetch was last tried, successful or not.
     pub checked_at: u64,
@@ -110,11 +113,17 @@ pub fn parse_jwks(bytes: &[u8]) -> Result<Vec<Jwk>, String> {
 }
 
 /// The keys a token naming `kid` may be verified with: the cached ones when they know the
-/// `kid` (or the token names none), otherwise fetched again as the module describes.
+/// `kid` (or the token names none) and are fresh, otherwise fetched again as the module
+/// describes.
+///
+/// Every fetch attempt, successful or not, is recorded (`checked_at`) before the answer,
+/// so at most one request a [`REFETCH_SECONDS`] per issuer ever waits for the issuer:
+/// however many forged tokens arrive, and whether the issuer answers, fails or is slow.
 ///
 /// Errors: `Unauthorized` when the issuer was reached (or asked less than a minute ago)
 /// and has no such key; `Unavailable` when it cannot be reached and nothing usable is
-/// cached, or the store fails.
+/// cached (at once, without asking again, until the next attempt is due), or the store
+/// fails.
 pub fn keys_for(
     issuer: &Issuer,
     kid: Option<&str>,
@@ -126,59 +135,79 @@ pub fn keys_for(
     let cached: Option<JwksRecord> = records::load(store, &key)?.filter(|record: &JwksRecord| {
         record.issuer == issuer.url() && is_same_source(issuer, record)
     });
-    let has_kid = |record: &JwksRecord| match kid {
-        Some(kid) => record.keys.iter().any(|k| k.kid.as_deref() == Some(kid)),
-        None => !record.keys.is_empty(),
-    };
-    let may_fetch = |record: &JwksRecord| now >= record.checked_at.saturating_add(REFETCH_SECONDS);
-    match cached {
-        Some(record)
-            if has_kid(&record) && now < record.fetched_at.saturating_add(REFRESH_SECONDS) =>
-        {
-            Ok(matching(record.keys, kid))
+    if let Some(record) = &cached {
+        let is_fresh = now < record.fetched_at.saturating_add(REFRESH_SECONDS);
+        if is_fresh && has_kid(record, kid) {
+            return Ok(matching(record.keys.clone(), kid));
         }
-        Some(record) if !may_fetch(&record) => {
-            if !has_kid(&record) {
-                Err(Error::Unauthorized(
-                    "ID token key unknown (issuer asked less than a minute ago)",
-                ))
-            } else if now < record.fetched_at.saturating_add(MAX_STALE_SECONDS) {
-                Ok(matching(record.keys, kid))
-            } else {
-                Err(Error::unavailable(format!(
-                    "issuer {}: cached keys are too old and it could not be reached",
-                    issuer.name()
-                )))
-            }
+        if now < record.checked_at.saturating_add(REFETCH_SECONDS) {
+            return cached_answer(issuer, record, kid, now, "asked less than a minute ago");
         }
-        Some(record) => match fetch_keys(issuer, fetch) {
-            Ok((jwks_url, keys)) => {
-                let fresh = save(store, &key, issuer, jwks_url, keys, now)?;
-                require_kid(fresh, kid)
-            }
-            Err(_) if now < record.fetched_at.saturating_add(MAX_STALE_SECONDS) => {
-                let stale = JwksRecord {
+    }
+    match fetch_keys(issuer, fetch) {
+        Ok((jwks_url, keys)) => {
+            let fresh = save(store, &key, issuer, jwks_url, keys, now)?;
+            require_kid(fresh, kid)
+        }
+        Err(error) => {
+            // The attempt counts even though it failed: the cached keys (or none) stay,
+            // and the next attempt waits its turn.
+            let attempted = match cached {
+                Some(record) => JwksRecord {
                     checked_at: now,
                     ..record
-                };
-                records::save(store, &key, &stale)?;
-                require_kid(stale.keys, kid)
-            }
-            Err(error) => Err(Error::unavailable(format!(
-                "issuer {}: cannot fetch its keys: {error}",
-                issuer.name()
-            ))),
-        },
-        None => match fetch_keys(issuer, fetch) {
-            Ok((jwks_url, keys)) => {
-                let fresh = save(store, &key, issuer, jwks_url, keys, now)?;
-                require_kid(fresh, kid)
-            }
-            Err(error) => Err(Error::unavailable(format!(
-                "issuer {}: cannot fetch its keys and none are cached: {error}",
-                issuer.name()
-            ))),
-        },
+                },
+                None => JwksRecord {
+                    v: records::VERSION,
+                    issuer: issuer.url().to_owned(),
+                    jwks_url: issuer.jwks_url().unwrap_or_default().to_owned(),
+                    fetched_at: NEVER_FETCHED,
+                    checked_at: now,
+                    keys: Vec::new(),
+                },
+            };
+            records::save(store, &key, &attempted)?;
+            let why = format!("cannot fetch its keys: {error}");
+            cached_answer(issuer, &attempted, kid, now, &why)
+        }
+    }
+}
+
+/// `fetched_at` of a record that holds no keys because no fetch has succeeded yet.
+const NEVER_FETCHED: u64 = 0;
+
+/// The answer from `record` alone, when the issuer is not asked (`why`: it was asked too
+/// recently, or asking just failed): the matching cached keys while they are at most
+/// [`MAX_STALE_SECONDS`] old; `Unauthorized` when keys are cached but none has the
+/// `kid`; `Unavailable` when no usable keys are cached at all.
+fn cached_answer(
+    issuer: &Issuer,
+    record: &JwksRecord,
+    kid: Option<&str>,
+    now: u64,
+    why: &str,
+) -> Result<Vec<Jwk>, Error> {
+    let has_keys = record.fetched_at != NEVER_FETCHED && !record.keys.is_empty();
+    if !has_keys || now >= record.fetched_at.saturating_add(MAX_STALE_SECONDS) {
+        let next = record.checked_at.saturating_add(REFETCH_SECONDS);
+        return Err(Error::unavailable(format!(
+            "issuer {}: no usable keys cached ({why}); next attempt in {} s",
+            issuer.name(),
+            next.saturating_sub(now)
+        )));
+    }
+    if !has_kid(record, kid) {
+        return Err(Error::Unauthorized(
+            "ID token key unknown (not among the issuer's keys, asked less than a minute ago)",
+        ));
+    }
+    Ok(matching(record.keys.clone(), kid))
+}
+
+fn has_kid(record: &JwksRecord, kid: Option<&str>) -> bool {
+    match kid {
+        Some(kid) => record.keys.iter().any(|k| k.kid.as_deref() == Some(kid)),
+        None => !record.keys.is_empty(),
     }
 }
 

@@ -449,17 +449,60 @@ actions = ["pull"]
             verify(&es256(github_claims()), &policy, &store, &fetch, NOW),
             Err(Error::Unavailable(_))
         ));
-        // A broken JWKS document is no better than none.
+        // A broken JWKS document is no better than none (asked once the minute is over).
         fetch.is_down.set(false);
         fetch
             .documents
             .borrow_mut()
             .insert(format!("{GITHUB}/.well-known/jwks"), b"<html>".to_vec());
         assert!(matches!(
-            verify(&es256(github_claims()), &policy, &store, &fetch, NOW),
+            verify(&es256(github_claims()), &policy, &store, &fetch, NOW + 61),
             Err(Error::Unavailable(_))
         ));
-        assert_eq!(store.writes(), 0);
+        // Only the attempts were recorded: no keys.
+        let record: jwks::JwksRecord = crate::records::load(&store, "jwks/github")
+            .unwrap()
+            .unwrap();
+        assert!(record.keys.is_empty());
+        assert_eq!(record.checked_at, NOW + 61);
+    }
+
+    #[test]
+    fn a_failing_issuer_is_asked_at_most_once_a_minute() {
+        // Nothing cached: 20 tokens with a garbage signature and a trusted `iss` within a
+        // minute ask the issuer once (discovery fails, so one GET), each later one is a
+        // 503 at once; once the minute is over it is asked again.
+        let (policy, store, fetch) = (policy(), MemoryStore::new(), issuer());
+        fetch.is_down.set(true);
+        let (header, claims, _) = {
+            let token = es256(github_claims());
+            let mut parts = token.split('.').map(str::to_owned);
+            (parts.next().unwrap(), parts.next().unwrap(), parts.next())
+        };
+        let forged = format!("{header}.{claims}.{}", b64("garbage"));
+        for i in 0..20 {
+            assert!(matches!(
+                verify(&forged, &policy, &store, &fetch, NOW + i),
+                Err(Error::Unavailable(_))
+            ));
+        }
+        assert_eq!(fetch.gets.get(), 1);
+        assert!(verify(&forged, &policy, &store, &fetch, NOW + 60).is_err());
+        assert_eq!(fetch.gets.get(), 2);
+
+        // Keys cached but older than a day, issuer down: the same limit holds.
+        let (store, fetch) = (MemoryStore::new(), issuer());
+        verify(&es256(github_claims()), &policy, &store, &fetch, NOW).unwrap();
+        let gets = fetch.gets.get();
+        fetch.is_down.set(true);
+        let two_days = 2 * 24 * 3600;
+        for i in 0..20 {
+            assert!(matches!(
+                verify(&forged, &policy, &store, &fetch, NOW + two_days + i),
+                Err(Error::Unavailable(_))
+            ));
+        }
+        assert_eq!(fetch.gets.get(), gets + 1);
     }
 
     #[test]

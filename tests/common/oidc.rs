@@ -6,7 +6,8 @@
 //! own component, once per test process, into `target/oidc-test`: the
 //! shipped `policies/ci.toml` with its issuer URLs pointed at the local
 //! issuer and its `your_org` placeholder set to `acme`, plus
-//! `lab.toml` (an issuer whose keys rotate, one that cannot be reached).
+//! `lab.toml` (an issuer whose keys rotate, one that cannot be reached, one
+//! whose JWKS answers 500).
 //! `SCOPEGATE_POLICY_DIR` (build.rs) selects that folder. It runs under the
 //! repository's own `spin.toml`, only its `source` changed, so the
 //! manifest's `allowed_outbound_hosts` variables are what lets it out.
@@ -26,6 +27,9 @@ pub const AUDIENCE: &str = "registry.example.com";
 /// The JWKS paths whose GETs the tests count.
 pub const ROTATING_JWKS: &str = "/rotating/jwks";
 pub const ROTATING_DISCOVERY: &str = "/rotating/.well-known/openid-configuration";
+/// The failing issuer: its discovery document is served, its JWKS answers 500.
+pub const FAILING_JWKS: &str = "/failing/jwks";
+pub const FAILING_DISCOVERY: &str = "/failing/.well-known/openid-configuration";
 
 /// The local issuers, their keys, and the component that trusts them.
 pub struct Oidc {
@@ -55,6 +59,10 @@ impl Oidc {
 
     pub fn rotating_url(&self) -> String {
         self.issuer.url("/rotating")
+    }
+
+    pub fn failing_url(&self) -> String {
+        self.issuer.url("/failing")
     }
 
     /// The rotating issuer publishes `keys` (public JWKs) from now on.
@@ -96,6 +104,8 @@ pub fn oidc() -> &'static Oidc {
             "rotating",
             &[oidc.rotating_a.public_key().to_jwk()],
         );
+        serve_issuer(&oidc.issuer, "failing", &[]);
+        oidc.issuer.fail(FAILING_JWKS);
         let manifest = build_component(&oidc);
         Oidc { manifest, ..oidc }
     })
@@ -145,13 +155,19 @@ name = "down"
 url = "{down}"
 audience = "{AUDIENCE}"
 
+[[issuer]]
+name = "failing"
+url = "{failing}"
+audience = "{AUDIENCE}"
+
 [[allow]]
-who = ["oidc:rotating", "oidc:down"]
+who = ["oidc:rotating", "oidc:down", "oidc:failing"]
 what = ["repository:lab/**"]
 actions = ["pull"]
 "#,
         rotating = oidc.rotating_url(),
         down = oidc.down_url,
+        failing = oidc.failing_url(),
     );
     write_if_changed(&policies.join("lab.toml"), &lab);
 

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 #[derive(Default)]
 struct State {
-    documents: HashMap<String, Vec<u8>>,
+    /// Status line and body of each path served.
+    documents: HashMap<String, (&'static str, Vec<u8>)>,
     gets: HashMap<String, usize>,
 }
 
@@ -63,7 +64,18 @@ impl OidcIssuer {
     /// Serves `body` (JSON) at `path` from now on.
     pub fn serve(&self, path: &str, body: impl Into<Vec<u8>>) {
         let mut state = self.state.lock().unwrap();
-        state.documents.insert(path.to_string(), body.into());
+        state
+            .documents
+            .insert(path.to_string(), ("200 OK", body.into()));
+    }
+
+    /// `path` answers `500 Internal Server Error` from now on.
+    pub fn fail(&self, path: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.documents.insert(
+            path.to_string(),
+            ("500 Internal Server Error", b"{}".to_vec()),
+        );
     }
 
     /// `path` answers 404 from now on.
@@ -114,7 +126,7 @@ fn answer(stream: TcpStream, state: &Mutex<State>) {
         state.documents.get(&path).cloned()
     };
     let (status, body) = match (method, body) {
-        ("GET", Some(body)) => ("200 OK", body),
+        ("GET", Some((status, body))) => (status, body),
         ("GET", None) => ("404 Not Found", b"{}".to_vec()),
         _ => ("405 Method Not Allowed", b"{}".to_vec()),
     };
