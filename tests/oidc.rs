@@ -194,6 +194,29 @@ fn claims_that_do_not_match_get_what_any_caller_gets_for_them() {
 }
 
 #[test]
+fn a_workload_no_rule_serves_gets_what_an_anonymous_caller_gets_denies_included() {
+    // `anyone` pulls lab-public/**, `anonymous` is denied lab-public/secret/**:
+    // a job of a trusted issuer whose claims match no rule (any GitHub
+    // account can mint one with our audience) gets exactly the anonymous
+    // caller's share, not the secret path too.
+    let host = start_oidc();
+    let oidc = oidc();
+    let scopes = [
+        "repository:lab-public/hello:pull",
+        "repository:lab-public/secret/db:pull",
+    ];
+    let expected = vec![entry("repository", "lab-public/hello", &["pull"])];
+    let anonymous = get(&host, &token_path(&scopes), None);
+    assert_eq!(access(&host, &anonymous), expected);
+    let mut claims = github_claims(oidc, "refs/heads/main");
+    claims.custom["repository_owner"] = json!("mallory");
+    claims.custom["repository"] = json!("mallory/app");
+    let stranger = oidc.github.sign(claims).unwrap();
+    let reply = get(&host, &token_path(&scopes), Some(("oidc", &stranger)));
+    assert_eq!(access(&host, &reply), expected);
+}
+
+#[test]
 fn every_bad_id_token_gets_the_same_401_as_a_wrong_password() {
     let host = start_oidc();
     let oidc = oidc();

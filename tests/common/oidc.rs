@@ -164,6 +164,16 @@ audience = "{AUDIENCE}"
 who = ["oidc:rotating", "oidc:down", "oidc:failing"]
 what = ["repository:lab/**"]
 actions = ["pull"]
+
+[[allow]]
+who = ["anyone"]
+what = ["repository:lab-public/**"]
+actions = ["pull"]
+
+[[deny]]
+who = ["anonymous"]
+what = ["repository:lab-public/secret/**"]
+actions = ["*"]
 "#,
         rotating = oidc.rotating_url(),
         down = oidc.down_url,

@@ -242,7 +242,10 @@ impl Policy {
         let is_account = context.account.is_some() && !is_workload;
         rule.who.iter().any(|subject| match subject {
             Subject::Anyone => true,
-            Subject::Anonymous => context.account.is_none() && !is_workload,
+            // Every caller without an account of the store: no credentials, or a
+            // workload. A workload must never escape a deny aimed at callers without an
+            // account while getting what `anyone` allows them.
+            Subject::Anonymous => !is_account,
             Subject::Authenticated => is_account,
             Subject::User(name) => is_account && context.account == Some(name.as_str()),
             Subject::Group(id) => is_account && context.groups.binary_search(id).is_ok(),

@@ -92,8 +92,11 @@ pub struct Caller<'a> {
     ///
     /// A workload is in no group, is never `authenticated` (that subject means an account
     /// of the store: any job of a public CI service can get an ID token from a trusted
-    /// issuer) and never matches `user:NAME` or `{account}`. It matches `anyone`,
-    /// `kind:oidc` and `oidc:ISSUER`, and only it can satisfy `when` and `{claim:NAME}`.
+    /// issuer) and never matches `user:NAME` or `{account}`. Like a caller without
+    /// credentials it matches `anyone` and `anonymous` (callers without an account), so it
+    /// gets from rules not written for workloads exactly what an anonymous caller gets;
+    /// it also matches `kind:oidc` and `oidc:ISSUER`, and only it can satisfy `when` and
+    /// `{claim:NAME}`.
     pub workload: Option<Workload<'a>>,
 }
 

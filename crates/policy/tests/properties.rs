@@ -396,7 +396,13 @@ fn workload_rules() -> impl Strategy<Value = String> {
         });
     let deny = (
         prop::sample::subsequence(
-            vec!["oidc:gh", "kind:oidc", "anyone", "authenticated"],
+            vec![
+                "oidc:gh",
+                "kind:oidc",
+                "anyone",
+                "anonymous",
+                "authenticated",
+            ],
             1..3,
         ),
         prop::sample::select(&PATTERNS[..8]),
@@ -520,6 +526,42 @@ proptest! {
         prop_assert!(is_subset(&after, &before));
         let first = concrete(&workload_grant(&workload_policy(&format!("{deny}{rules}")), "gh", &claims, &scopes));
         prop_assert_eq!(first, after);
+    }
+
+    #[test]
+    fn a_workload_gets_from_rules_for_others_exactly_what_an_anonymous_caller_gets(
+        rules in prop::collection::vec(rule(), 0..8),
+        issuer in prop::sample::select(vec!["gh", "nobody"]),
+        claims in claims(),
+        request in request(),
+    ) {
+        // Rules that name no workload subject (`anyone`, `anonymous`, accounts, groups,
+        // kinds): a workload's grant is the anonymous caller's, so it never gets more from
+        // `anyone` than an anonymous caller while escaping a deny aimed at `anonymous`.
+        let text: String = rules.iter().map(RuleSpec::toml).collect();
+        let policy = workload_policy(&format!("[groups]\ng1 = [\"alice\"]\ng2 = []\n\n{text}"));
+        let anonymous = Request { account: None, ..request.clone() };
+        let scopes = &request.scopes;
+        let as_workload = workload_grant(&policy, issuer, &claims, scopes);
+        let as_anonymous = evaluate(&policy, &Request { limits: None, ..anonymous });
+        prop_assert_eq!(concrete(&as_workload), concrete(&as_anonymous));
+    }
+
+    #[test]
+    fn a_deny_for_anonymous_callers_binds_workloads(
+        rules in workload_rules(),
+        deny_what in prop::sample::select(&PATTERNS[..8]),
+        claims in claims(),
+        scopes in workload_scopes(),
+    ) {
+        let deny = format!("[[deny]]\nwho = [\"anonymous\"]\nwhat = [{deny_what:?}]\nactions = [\"pull\", \"push\", \"delete\"]\n\n");
+        let policy = workload_policy(&format!("{rules}{deny}"));
+        let denied = Policy::from_toml([("d.toml", format!("[[allow]]\nwho = [\"anyone\"]\nwhat = [{deny_what:?}]\nactions = [\"*\"]\n").as_str())]).unwrap();
+        let grant = workload_grant(&policy, "gh", &claims, &scopes);
+        let covered = concrete(&workload_grant(&denied, "gh", &claims, &scopes));
+        for resource in concrete(&grant).keys() {
+            prop_assert!(!covered.contains_key(resource), "{resource:?} escaped the deny: {grant:?}");
+        }
     }
 
     #[test]
