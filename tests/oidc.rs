@@ -217,6 +217,27 @@ fn a_workload_no_rule_serves_gets_what_an_anonymous_caller_gets_denies_included(
 }
 
 #[test]
+fn no_account_may_be_named_like_the_namespace_a_claim_rule_serves() {
+    // ci.toml gives acme's GitHub jobs repository:{claim:repository}/**,
+    // pinned by `when = { repository_owner = "acme" }`: an account `acme`
+    // would own acme/** through `{account}/**`.
+    let host = start_oidc();
+    let reply = admin(
+        &host,
+        "POST",
+        "/admin/users",
+        Some(json!({"name": "acme", "password": "correct horse battery"})),
+    );
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(
+        reply.text().contains("shared namespace"),
+        "{}",
+        reply.text()
+    );
+    create_user(&host, "acme-dev", "correct horse battery", &[]);
+}
+
+#[test]
 fn every_bad_id_token_gets_the_same_401_as_a_wrong_password() {
     let host = start_oidc();
     let oidc = oidc();

@@ -461,6 +461,60 @@ actions = ["push"]
     }
 
     #[test]
+    fn claim_rules_reserve_the_namespaces_their_when_values_pin() {
+        let policy = Policy::from_toml([(
+            "ci.toml",
+            r#"
+[[issuer]]
+name     = "github"
+url      = "https://token.actions.githubusercontent.com"
+audience = "registry.example.com"
+
+[[allow]]
+who     = ["oidc:github"]
+when    = { repository_owner = "acme", ref = "refs/heads/main" }
+what    = ["repository:{claim:repository}/**"]
+actions = ["pull", "push"]
+
+[[allow]]
+who     = ["oidc:github"]
+when    = { repository = "team-*/**" }
+what    = ["repository:{claim:repository}"]
+actions = ["pull"]
+
+[[allow]]
+who     = ["oidc:github"]
+when    = { environment = "mirror" }
+what    = ["repository:mirrors/{claim:repository}"]
+actions = ["pull"]
+
+[[allow]]
+who     = ["oidc:github"]
+when    = { repository = "*/app" }
+what    = ["repository:{claim:repository}"]
+actions = ["pull"]
+"#,
+        )])
+        .unwrap();
+        let cases = [
+            ("acme", true),
+            ("refs", true),
+            ("team-a", true),
+            ("mirrors", true),
+            // Only rules whose `what` starts with a claim reserve their `when` values.
+            ("mirror", false),
+            ("acme2", false),
+            ("alice", false),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(policy.is_namespace(name), expected, "{name}");
+            let compiled = policy.to_compiled();
+            let compiled = crate::CompiledPolicy::new(&compiled).unwrap();
+            assert_eq!(compiled.is_namespace(name), expected, "compiled: {name}");
+        }
+    }
+
+    #[test]
     fn a_good_file_loads() {
         let policy = Policy::from_toml([("teams.toml", GOOD)]).unwrap();
         assert_eq!(policy.rule_count(), 1);

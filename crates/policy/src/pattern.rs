@@ -169,6 +169,12 @@ impl ResourcePattern {
         }
     }
 
+    /// Whether the first segment is `{claim:NAME}`: the claim, not the policy, names the
+    /// namespace the rule reaches.
+    pub(crate) fn starts_with_claim(&self) -> bool {
+        matches!(self.segments.first(), Some(Segment::Claim(_)))
+    }
+
     /// Whether the pattern matches a name already split at `/`.
     ///
     /// `account` must be the caller's account only when it is a valid path component (see
@@ -313,6 +319,16 @@ pub(crate) struct ClaimPattern {
 }
 
 impl ClaimPattern {
+    /// Whether the first segment matches `name` as a literal or a glob (`*` and `**`
+    /// reserve nothing), as [`ResourcePattern::is_leading_segment`] does for names.
+    pub(crate) fn is_leading_segment(&self, name: &str) -> bool {
+        match self.segments.first() {
+            Some(Segment::Literal(literal)) => **literal == *name,
+            Some(Segment::Glob(glob)) => glob_matches(glob.as_bytes(), name.as_bytes()),
+            _ => false,
+        }
+    }
+
     /// Parses a `when` value; the error says what to change.
     pub(crate) fn parse(text: &str) -> Result<ClaimPattern, String> {
         if text.is_empty() || text.len() > MAX_CLAIM_VALUE_LEN {

@@ -431,11 +431,23 @@ impl Policy {
     ///
     /// A leading `*` or `**` matches every name and so reserves none: a rule
     /// such as `repository:*/cache` is everyone's by design.
+    ///
+    /// A rule whose pattern starts with `{claim:NAME}` reaches the namespace its
+    /// workloads' claims name, which its `when` conditions pin (`repository_owner
+    /// = "acme"` for `{claim:repository}/**`): the leading segment of each of its
+    /// `when` values is reserved the same way, so no account called `acme` owns
+    /// what that organisation's CI pushes.
     pub fn is_namespace(&self, name: &str) -> bool {
-        self.rules
-            .iter()
-            .flat_map(|rule| &rule.what)
-            .any(|pattern| pattern.is_leading_segment(name))
+        self.rules.iter().any(|rule| {
+            rule.what
+                .iter()
+                .any(|pattern| pattern.is_leading_segment(name))
+                || (rule.what.iter().any(ResourcePattern::starts_with_claim)
+                    && rule
+                        .when
+                        .iter()
+                        .any(|condition| condition.pattern.is_leading_segment(name)))
+        })
     }
 
     pub(crate) fn index(&self, resource_type: ResourceType) -> &Index {
