@@ -10,7 +10,7 @@
 //! keys (up to [`MAX_STALE_SECONDS`] old): an issuer outage does not stop CI that already
 //! works. Nothing usable cached and no fetch due or possible: 503 at once.
 
-use scopegate_policy::{check_url, Issuer};
+use scopegate_policy::{check_key_url, Issuer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -62,7 +62,8 @@ pub struct JwksRecord {
 }
 
 /// Parses a discovery document and returns its `jwks_uri`, checked: its `issuer` must be
-/// `issuer_url` exactly, and the URL must be `https://` (or loopback `http://`).
+/// `issuer_url` exactly, and the URL must be `https://` (loopback `http://` only for a
+/// loopback `http://` issuer, in tests).
 pub fn parse_discovery(bytes: &[u8], issuer_url: &str) -> Result<String, String> {
     #[derive(Deserialize)]
     struct Discovery {
@@ -80,7 +81,8 @@ pub fn parse_discovery(bytes: &[u8], issuer_url: &str) -> Result<String, String>
             document.issuer
         ));
     }
-    check_url(&document.jwks_uri).map_err(|e| format!("discovery `jwks_uri`: {e}"))?;
+    check_key_url(&document.jwks_uri, issuer_url)
+        .map_err(|e| format!("discovery `jwks_uri`: {e}"))?;
     Ok(document.jwks_uri)
 }
 
@@ -284,6 +286,7 @@ mod tests {
         let cases: &[&[u8]] = &[
             br#"{"issuer":"https://evil.example","jwks_uri":"https://evil.example/jwks"}"#,
             br#"{"issuer":"https://token.actions.githubusercontent.com","jwks_uri":"http://evil.example/jwks"}"#,
+            br#"{"issuer":"https://token.actions.githubusercontent.com","jwks_uri":"http://127.0.0.1:8080/jwks"}"#,
             br#"{"issuer":"https://token.actions.githubusercontent.com"}"#,
             b"not json",
             b"",

@@ -103,6 +103,20 @@ pub fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks where an issuer's keys come from (a declared `jwks_url`, or the discovery
+/// document's `jwks_uri`): [`check_url`], and plain `http://` only when the issuer's own
+/// `url` is plain-HTTP loopback too. An `https://` issuer's keys always travel over
+/// HTTPS: a discovery document must not send scopegate to a local plain-HTTP service.
+pub fn check_key_url(url: &str, issuer_url: &str) -> Result<(), String> {
+    check_url(url)?;
+    if url.starts_with("http://") && !issuer_url.starts_with("http://") {
+        return Err(format!(
+            "URL {url:?}: must use https://, as the issuer {issuer_url:?} does"
+        ));
+    }
+    Ok(())
+}
+
 /// The host of `host[:port]` or `[v6][:port]`, without the port.
 fn host_of(authority: &str) -> &str {
     if let Some(rest) = authority.strip_prefix('[') {
@@ -146,6 +160,25 @@ mod tests {
         ];
         for (url, expected) in cases {
             assert_eq!(check_url(url).is_ok(), *expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn key_urls_are_https_unless_the_issuer_is_plain_http_loopback() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("https://gitlab.com/oauth/keys", "https://gitlab.com", true),
+            ("http://127.0.0.1:8080/keys", "https://gitlab.com", false),
+            ("http://localhost/keys", "https://issuer.example", false),
+            ("http://127.0.0.1:8080/keys", "http://127.0.0.1:8080", true),
+            ("https://keys.example/jwks", "http://127.0.0.1:8080", true),
+            ("http://gitlab.com/keys", "http://127.0.0.1:8080", false),
+        ];
+        for (url, issuer, expected) in cases {
+            assert_eq!(
+                check_key_url(url, issuer).is_ok(),
+                *expected,
+                "{url} for {issuer}"
+            );
         }
     }
 

@@ -38,7 +38,7 @@ pub use explain::{
     ActionExplanation, CallerSummary, Explanation, MatchedRule, Outcome, ScopeExplanation,
 };
 pub use grant::{Grant, GrantedAccess, RuleRef};
-pub use issuer::{check_url, Issuer};
+pub use issuer::{check_key_url, check_url, Issuer};
 pub use limit::{LimitError, ScopeLimit};
 pub use name::MAX_NAME_LEN;
 pub use policy::{Policy, RESERVED_CLAIMS};

@@ -614,6 +614,7 @@ actions = ["pull"]
             (ISSUER.replace("\"registry.example.com\"", "[]"), "p.toml:4: `audience` must be a non-empty string"),
             (format!("{ISSUER}max_age = 0\n"), "p.toml:5: `max_age` must be a positive number"),
             (format!("{ISSUER}jwks_url = \"ftp://x\"\n"), "p.toml:5: `jwks_url`: URL \"ftp://x\": must start with https://"),
+            (format!("{ISSUER}jwks_url = \"http://127.0.0.1:9000/keys\"\n"), "p.toml:5: `jwks_url`: URL \"http://127.0.0.1:9000/keys\": must use https://, as the issuer"),
             (format!("{ISSUER}\n{}", ISSUER.replace("token.actions", "other")), "p.toml:7: issuer \"github\" is declared twice (first at p.toml:2)"),
             (format!("{ISSUER}\n{}", ISSUER.replace("github\"", "gh\"")), "p.toml:8: issuer URL \"https://token.actions.githubusercontent.com\" is declared twice"),
             (ISSUER.replace("\"github\"", "\"git:hub\""), "p.toml:2: issuer name \"git:hub\" is not valid"),

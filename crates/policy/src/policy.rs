@@ -174,7 +174,7 @@ impl Policy {
                 }
             }
             if let Some(jwks_url) = &declared.jwks_url {
-                if let Err(message) = issuer::check_url(&jwks_url.value) {
+                if let Err(message) = issuer::check_key_url(&jwks_url.value, url) {
                     report(&mut problems, jwks_url.at, format!("`jwks_url`: {message}"));
                 }
             }
