@@ -1,6 +1,7 @@
 //! The parsing stage: turns the query (GET) or form body (POST) of a token
-//! request into a [`TokenRequest`], enforcing the limits of SPEC.md. Nothing
-//! here looks at credentials or policy.
+//! request into a [`TokenRequest`], enforcing the request limits the README
+//! states (at most 32 scopes, 64 parameters, 1 KiB per value; 8 KiB for an ID
+//! token). Nothing here looks at credentials or policy.
 
 use scopegate_policy::{parse_scopes, Scope};
 

@@ -13,7 +13,7 @@ mod common;
 use base64::Engine as _;
 use common::*;
 use jwt_simple::prelude::RSAKeyPairLike as _;
-use scopegate_harness::{Dockerd, Registry, Scratch};
+use scopegate_harness::{Dockerd, Registry, Scratch, DOCKERD_FLAGS};
 use serde_json::json;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -284,5 +284,48 @@ fn docker_login_with_an_oidc_id_token_pushes_and_pulls() {
     assert!(
         logs.contains(r#""auth_type":"oidc""#) && !logs.contains(&id_token),
         "{logs}"
+    );
+}
+
+/// The shell block after `marker` in the README.
+fn readme_block(marker: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find(marker)
+        .unwrap_or_else(|| panic!("README has no {marker}"));
+    let rest = &readme[start..];
+    let body = &rest[rest.find("```sh\n").unwrap() + 6..];
+    body[..body.find("```").unwrap()].to_string()
+}
+
+/// The README's "Trying it with docker and skopeo" as a reader follows it:
+/// its dockerd command is the tests' own, and its image recipe runs as
+/// written (only the registry's address is the test's) against the quick
+/// start's scopegate and registry configuration.
+#[test]
+fn the_readme_docker_and_skopeo_steps_work_as_written() {
+    let dockerd = readme_block("<!-- try-it-dockerd:");
+    for flag in DOCKERD_FLAGS {
+        assert!(dockerd.contains(flag), "README's dockerd lacks {flag}");
+    }
+    let spin = start(variables(), registry_users());
+    create_user(&spin, "dev", "dev-password", &["team"]);
+    let world = world(spin);
+    let recipe =
+        readme_block("<!-- try-it-recipe:").replace("127.0.0.1:5000", &world.registry.host());
+    let dir = world.scratch.dir("try-it");
+    let mut command = Command::new("bash");
+    command
+        .args(["-euo", "pipefail", "-c", &recipe])
+        .current_dir(&dir)
+        .envs(world.docker.env())
+        .env("HOME", &dir);
+    let output = scopegate_harness::run_with_stdin(&mut command, None);
+    assert!(output.status.success(), "{}", shown(&output));
+    assert_eq!(world.tags("team/app"), json!(["v1", "v2"]));
+    assert!(
+        dir.join("image/index.json").is_file(),
+        "oci:./image:v1 exists"
     );
 }

@@ -733,4 +733,23 @@ fn an_expired_token_is_rejected_by_the_registry() {
     let manifest = format!("/v2/team/app/manifests/{}", image.manifest_digest);
     let rejected = stack.registry_request("GET", &manifest, &expired, Some(MANIFEST_ACCEPT));
     assert_eq!(rejected.status, 401, "{}", rejected.text());
+
+    // Within the leeway an expired token still works: one that expired
+    // about 30 s ago is accepted. So a key rotation may drop the old
+    // certificate only `token_ttl` + 60 s after the switch (README, Key
+    // rotation), not after `token_ttl`.
+    let lately = token_server(|options| options.clock_offset_secs = -330);
+    let reply = get(
+        &lately,
+        &token_path(&["repository:team/app:pull"]),
+        Some(("alice", "alice-password")),
+    );
+    let lately_expired = reply.json()["token"].as_str().unwrap().to_string();
+    let exp = jwt_payload(&lately_expired)["exp"].as_u64().unwrap();
+    assert!(
+        exp < now() && now() < exp + 60,
+        "exp {exp} is within the leeway"
+    );
+    let accepted = stack.registry_request("GET", "/v2/team/app/tags/list", &lately_expired, None);
+    assert_eq!(accepted.status, 200, "{}", accepted.text());
 }

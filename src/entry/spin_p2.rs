@@ -5,8 +5,9 @@
 //! The response body is written and finished BEFORE the response is handed
 //! to the host, so Spin sends headers and body in one write. In the usual
 //! order (hand over, then write) a kept-alive connection waits ~40 ms for the
-//! client's delayed ACK on every response, because Spin does not set
-//! TCP_NODELAY (SPEC.md, Platform facts).
+//! client's delayed ACK on every response, because Spin (4.0.2, and its main
+//! branch in 2026) does not set TCP_NODELAY on accepted connections (README,
+//! "Performance").
 
 use spin_sdk::http::{
     Fields, IncomingRequest, Method as SpinMethod, OutgoingBody, OutgoingResponse, ResponseOutparam,

@@ -1,8 +1,18 @@
-//! A private `dockerd` (Debian's `docker.io`) for the docker CLI, started as
-//! SPEC.md's platform facts describe: vfs storage, no iptables, no bridge,
-//! its data and exec roots in a scratch directory, loopback registries
-//! trusted over plain HTTP. Stopped by PID; the network-namespace mount it
-//! leaves is removed.
+//! A private `dockerd` (Debian's `docker.io`) for the docker CLI, started the
+//! way it runs on a machine without a container network of its own (the
+//! README's "Use it with your registry" gives the same command line):
+//!
+//! ```text
+//! dockerd --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
+//!   --insecure-registry 127.0.0.0/8 --data-root DIR --exec-root DIR \
+//!   --pidfile FILE --host unix://SOCK
+//! ```
+//!
+//! then the docker CLI with `DOCKER_HOST=unix://SOCK`. vfs storage needs no
+//! kernel overlay support, no iptables and no bridge need no network
+//! privileges, and loopback registries are trusted over plain HTTP. Its data
+//! and exec roots live in a scratch directory; it is stopped by PID and the
+//! network-namespace mount it leaves is removed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -10,6 +20,16 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::process::{require_program, Process, Scratch};
+
+/// dockerd's flags besides its paths (the README shows the same command).
+pub const DOCKERD_FLAGS: [&str; 6] = [
+    "--storage-driver=vfs",
+    "--iptables=false",
+    "--ip6tables=false",
+    "--bridge=none",
+    "--insecure-registry",
+    "127.0.0.0/8",
+];
 
 /// One dockerd at a time in a test process: they would share the machine's
 /// docker setup (its network-namespace mount among it).
@@ -43,14 +63,7 @@ impl Dockerd {
         let socket = scratch.path().join("docker.sock");
         let mut command = Command::new(program);
         command
-            .args([
-                "--storage-driver=vfs",
-                "--iptables=false",
-                "--ip6tables=false",
-                "--bridge=none",
-                "--insecure-registry",
-                "127.0.0.0/8",
-            ])
+            .args(DOCKERD_FLAGS)
             .arg("--data-root")
             .arg(&data_root)
             .arg("--exec-root")
@@ -87,6 +100,18 @@ impl Dockerd {
     /// feeding `stdin`.
     pub fn docker(&self, args: &[&str], stdin: Option<&str>) -> Output {
         crate::process::run_with_stdin(&mut docker_command(&self.socket, &self.config, args), stdin)
+    }
+
+    /// The environment that points a docker CLI (or a shell script running
+    /// one) at this dockerd and its config directory.
+    pub fn env(&self) -> [(&'static str, std::ffi::OsString); 2] {
+        [
+            (
+                "DOCKER_HOST",
+                format!("unix://{}", self.socket.display()).into(),
+            ),
+            ("DOCKER_CONFIG", self.config.clone().into_os_string()),
+        ]
     }
 
     /// The docker CLI's `config.json` as it is now (empty object if none).

@@ -23,7 +23,7 @@ pub mod redis;
 pub mod registry;
 pub mod spin;
 
-pub use docker::Dockerd;
+pub use docker::{Dockerd, DOCKERD_FLAGS};
 pub use http::{Body, Reply};
 pub use oidc::OidcIssuer;
 pub use process::{free_port, require_program, run_with_stdin, Process, Scratch};
