@@ -19,6 +19,8 @@ use crate::log::RequestLog;
 use crate::records::{self, LastUsedRecord, RefreshRecord, TokenRecord, UserRecord, VERSION};
 use crate::{grant, password, secret, Error};
 
+mod transfer;
+
 /// Job tokens live at most this long (seconds).
 pub const MAX_JOB_TTL: u64 = 3600;
 /// Default lifetime of a job token.
@@ -71,6 +73,8 @@ pub fn handle(
         (Method::Delete, ["refresh-tokens", id]) => admin.revoke_refresh_token(id),
         (Method::Post, ["refresh-tokens", "revoke"]) => admin.revoke_refresh_tokens(),
         (Method::Post, ["explain"]) => admin.explain(),
+        (Method::Get, ["store", "export"]) => admin.export_store(),
+        (Method::Post, ["store", "import"]) => admin.import_store(),
         (
             _,
             ["users"]
@@ -80,7 +84,8 @@ pub fn handle(
             | ["tokens", _]
             | ["refresh-tokens"]
             | ["refresh-tokens", _]
-            | ["explain"],
+            | ["explain"]
+            | ["store", "export" | "import"],
         ) => Err(Error::MethodNotAllowed),
         _ => Err(Error::NotFound),
     }
@@ -572,6 +577,35 @@ impl Admin<'_, '_> {
 
     /// The policy decision for a hypothetical caller, with the rules that
     /// matched. A known account's stored groups are added to `groups`.
+    /// One page of every durable record (see [`transfer::export`]):
+    /// `?after=KEY&limit=N&oidc_keys=true`.
+    fn export_store(&mut self) -> Result<HttpResponse, Error> {
+        let query = &self.request.query;
+        let after = query_value(query, "after");
+        let limit = match query_value(query, "limit") {
+            None => transfer::MAX_PAGE,
+            Some(text) => text
+                .parse()
+                .map_err(|_| Error::bad_request(format!("limit {text:?} is not a number")))?,
+        };
+        let with_oidc_keys = query_value(query, "oidc_keys").as_deref() == Some("true");
+        let page = transfer::export(self.env.store, after.as_deref(), limit, with_oidc_keys)?;
+        let count = page["records"].as_array().map_or(0, Vec::len);
+        self.audit(format!("export {count} records"));
+        Ok(HttpResponse::json(200, &page))
+    }
+
+    /// Writes a batch of exported records (see [`transfer::import`]).
+    fn import_store(&mut self) -> Result<HttpResponse, Error> {
+        let batch: transfer::Batch = self.body()?;
+        let imported = transfer::import(self.env.store, &batch)?;
+        self.audit(format!(
+            "import {} written, {} replaced, {} unchanged",
+            imported.written, imported.replaced, imported.unchanged
+        ));
+        Ok(HttpResponse::json(200, &json!(imported)))
+    }
+
     fn explain(&self) -> Result<HttpResponse, Error> {
         let request: ExplainRequest = self.body()?;
         let scopes = parse_scopes(request.scopes.iter().map(String::as_str))
