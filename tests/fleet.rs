@@ -299,7 +299,11 @@ fn a_rolling_restart_loses_no_request_and_no_record() {
     assert_eq!(status(&c, push, "ci", &load_token), 200);
     assert_eq!(status(&c, push, "fern", "fern-password"), 200);
     assert_eq!(status(&c, push, "ci", &during), 200);
-    assert_eq!(status(&c, push, "ci", &kept), 401, "revoked while A was gone");
+    assert_eq!(
+        status(&c, push, "ci", &kept),
+        401,
+        "revoked while A was gone"
+    );
     let refreshed = post_form(
         &c,
         "/token",

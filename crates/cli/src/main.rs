@@ -13,6 +13,7 @@ mod auth_cmd;
 mod keygen;
 mod policy_cmd;
 mod private_files;
+mod store_cmd;
 
 /// Token server for Docker/OCI registries: command-line tools.
 #[derive(Debug, Parser)]
@@ -53,6 +54,13 @@ enum Command {
     /// Get tokens from any registry's token server, for scripts and CI.
     #[command(subcommand)]
     Auth(auth_cmd::AuthCommand),
+    /// Back up, restore or move the store's durable records through the admin API.
+    Store {
+        #[command(flatten)]
+        server: admin_cmd::ServerArgs,
+        #[command(subcommand)]
+        command: store_cmd::StoreCommand,
+    },
     /// Explain a decision with the server's compiled policy and users.
     Explain {
         #[command(flatten)]
@@ -71,6 +79,7 @@ fn main() -> ExitCode {
         Command::User { server, command } => admin_cmd::user(&server, &command),
         Command::Token { server, command } => admin_cmd::token(&server, &command),
         Command::Refresh { server, command } => admin_cmd::refresh(&server, &command),
+        Command::Store { server, command } => admin_cmd::store(&server, &command),
         Command::Explain { server, args } => admin_cmd::explain(&server, &args),
     };
     match result {
