@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::sign::{KeyError, PublicKey, Signer};
+use crate::sign::{Algorithm, Header, KeyError, PublicKey, Signer};
 use crate::Error;
 
 /// Where configuration values come from: Spin variables in the component,
@@ -46,6 +46,10 @@ pub struct Config {
     pub lockout_seconds: u64,
     /// SHA-256 hex digest of the admin bearer secret; `None` disables `/admin/`.
     pub admin_token_digest: Option<String>,
+    /// `signing_alg`: ES256 (default), EdDSA or RS256.
+    pub signing_alg: Algorithm,
+    /// `send_x5c`: whether tokens carry the certificate (default) or only `kid`.
+    pub header: Header,
     signing_key: Option<String>,
     signing_cert: Option<String>,
     previous_public_key: Option<String>,
@@ -103,6 +107,22 @@ impl Config {
             u64::from(DEFAULT_LOCKOUT_THRESHOLD),
         )?)
         .map_err(|_| Error::unavailable("variable lockout_threshold is too large"))?;
+        let signing_alg = match read("signing_alg")? {
+            None => Algorithm::default(),
+            Some(name) => Algorithm::parse(&name).ok_or_else(|| {
+                Error::unavailable("variable signing_alg must be ES256, EdDSA or RS256")
+            })?,
+        };
+        let header = match read("send_x5c")?.map(|text| text.trim().to_ascii_lowercase()) {
+            None => Header::KidAndX5c,
+            Some(text) if text == "true" => Header::KidAndX5c,
+            Some(text) if text == "false" => Header::KidOnly,
+            Some(_) => {
+                return Err(Error::unavailable(
+                    "variable send_x5c must be true or false",
+                ))
+            }
+        };
         Ok(Self {
             issuer: read("issuer")?
                 .ok_or_else(|| Error::unavailable("variable issuer is empty"))?,
@@ -113,6 +133,8 @@ impl Config {
             lockout_threshold,
             lockout_seconds: number("lockout_seconds", DEFAULT_LOCKOUT_SECONDS)?,
             admin_token_digest: read("admin_token_sha256")?.map(|d| d.trim().to_lowercase()),
+            signing_alg,
+            header,
             signing_key: read("signing_key")?,
             signing_cert: read("signing_cert")?,
             previous_public_key: read("previous_public_key")?,
@@ -147,7 +169,23 @@ impl Config {
             .signing_cert
             .as_deref()
             .ok_or(KeyError("signing_cert is not set"))?;
-        Signer::from_pem(key, cert)
+        Signer::from_pem(self.signing_alg, key, cert, self.header)
+    }
+
+    /// The store key that records that this exact key and certificate were
+    /// checked to be a pair (see `handle::Instance::signer`): a digest of
+    /// both, so it reveals neither, and a new key or certificate is checked
+    /// anew.
+    pub fn checked_pair_key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(b"scopegate checked key pair v1\0");
+        hasher.update(self.signing_alg.name().as_bytes());
+        hasher.update(b"\0");
+        hasher.update(self.signing_key.as_deref().unwrap_or_default().as_bytes());
+        hasher.update(b"\0");
+        hasher.update(self.signing_cert.as_deref().unwrap_or_default().as_bytes());
+        format!("checked-pair/{}", crate::secret::hex(&hasher.finalize()))
     }
 
     /// The previous public key, published in the JWKS during a rotation.
@@ -184,6 +222,45 @@ mod tests {
         assert!(config.is_known_service("other"));
         assert!(!config.is_known_service("registry"));
         assert!(config.admin_token_digest.is_none());
+        assert_eq!(config.signing_alg, Algorithm::Es256);
+        assert_eq!(config.header, Header::KidAndX5c);
+    }
+
+    #[test]
+    fn signing_alg_and_send_x5c() {
+        let config = Config::from_variables(&variables(&[
+            ("issuer", "i"),
+            ("services", "r"),
+            ("signing_alg", "EdDSA"),
+            ("send_x5c", "false"),
+        ]))
+        .unwrap();
+        assert_eq!(config.signing_alg, Algorithm::EdDsa);
+        assert_eq!(config.header, Header::KidOnly);
+    }
+
+    #[test]
+    fn the_checked_pair_key_changes_with_key_certificate_and_algorithm() {
+        let key = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("issuer", "i"), ("services", "r")];
+            all.extend_from_slice(pairs);
+            Config::from_variables(&variables(&all))
+                .unwrap()
+                .checked_pair_key()
+        };
+        let base = key(&[("signing_key", "k"), ("signing_cert", "c")]);
+        assert!(base.starts_with("checked-pair/"));
+        for other in [
+            key(&[("signing_key", "k2"), ("signing_cert", "c")]),
+            key(&[("signing_key", "k"), ("signing_cert", "c2")]),
+            key(&[
+                ("signing_key", "k"),
+                ("signing_cert", "c"),
+                ("signing_alg", "RS256"),
+            ]),
+        ] {
+            assert_ne!(other, base);
+        }
     }
 
     #[test]
@@ -198,6 +275,14 @@ mod tests {
             (
                 &[("issuer", "i"), ("services", "r"), ("token_ttl", "x")],
                 "token_ttl",
+            ),
+            (
+                &[("issuer", "i"), ("services", "r"), ("signing_alg", "HS256")],
+                "signing_alg",
+            ),
+            (
+                &[("issuer", "i"), ("services", "r"), ("send_x5c", "yes")],
+                "send_x5c",
             ),
         ];
         for (pairs, name) in cases {

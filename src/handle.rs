@@ -58,11 +58,30 @@ impl Instance {
         Ok(self.config.get_or_init(|| config))
     }
 
-    fn signer(&self, config: &Config) -> Result<&Signer, KeyError> {
+    /// The signer, once its key and certificate are known to be a pair:
+    /// every route that signs or publishes the key fails closed (503) with
+    /// the reason `/healthz` gives when they are not.
+    ///
+    /// EdDSA and RS256 check the pair while loading, at no cost. ES256's
+    /// check is a scalar multiplication, as much as the signature itself:
+    /// once it succeeds, a marker under [`Config::checked_pair_key`] (a
+    /// digest of key and certificate) spares every later instance from
+    /// repeating it. When the store cannot be read, the check runs.
+    fn signer(&self, config: &Config, store: &dyn Store) -> Result<&Signer, KeyError> {
         if let Some(signer) = self.signer.get() {
             return Ok(signer);
         }
         let signer = config.signer()?;
+        if !signer.is_pair_free() {
+            let marker = config.checked_pair_key();
+            if !matches!(store.get(&marker), Ok(Some(_))) {
+                if !signer.is_pair() {
+                    return Err(crate::sign::NOT_A_PAIR);
+                }
+                // Best effort: without the marker the next instance checks again.
+                let _ = store.set(&marker, b"1");
+            }
+        }
         Ok(self.signer.get_or_init(|| signer))
     }
 }
@@ -248,7 +267,7 @@ fn token(
     let granted = grant::grant(policy, &caller, &token_request.scopes);
     log.granted = Some(granted.access.iter().map(ToString::to_string).collect());
 
-    let signer = env.instance.signer(config)?;
+    let signer = env.instance.signer(config, env.store)?;
     let claims = TokenClaims::new(
         &caller,
         &granted,
@@ -334,7 +353,7 @@ fn authenticate(
 /// `GET /.well-known/jwks.json`: the current key, and the previous one
 /// during a rotation, with the same `kid` the tokens carry.
 fn jwks(env: &Env<'_>, config: &Config) -> Result<HttpResponse, Error> {
-    let mut keys = vec![env.instance.signer(config)?.public_key().jwk()];
+    let mut keys = vec![env.instance.signer(config, env.store)?.public_key().jwk()];
     if let Some(previous) = config.previous_public_key()? {
         keys.push(previous.jwk());
     }
@@ -345,11 +364,11 @@ fn jwks(env: &Env<'_>, config: &Config) -> Result<HttpResponse, Error> {
 /// `GET /healthz`: whether the signing key, the store and the compiled
 /// policy are usable. Says why not, never with a secret.
 fn healthz(env: &Env<'_>, config: &Config) -> HttpResponse {
-    let key = match env.instance.signer(config) {
-        Ok(signer) if signer.is_pair() => Ok(()),
-        Ok(_) => Err("signing_cert does not certify signing_key".to_string()),
-        Err(error) => Err(error.to_string()),
-    };
+    let key = env
+        .instance
+        .signer(config, env.store)
+        .map(|_| ())
+        .map_err(|error| error.to_string());
     let store = env
         .store
         .get("healthz")

@@ -753,3 +753,70 @@ fn an_expired_token_is_rejected_by_the_registry() {
     let accepted = stack.registry_request("GET", "/v2/team/app/tags/list", &lately_expired, None);
     assert_eq!(accepted.status, 200, "{}", accepted.text());
 }
+
+// Signing algorithms: distribution 2.8 takes ES256 and RS256 tokens (skopeo
+// pushes and pulls with each) and refuses EdDSA ones, as the README says.
+#[test]
+fn distribution_2_8_accepts_es256_and_rs256_tokens_and_refuses_eddsa() {
+    for (alg, key, cert, accepted) in [
+        ("ES256", common::DEV_KEY, common::DEV_CERT, true),
+        (
+            "RS256",
+            include_str!("keys/rsa-key.pem"),
+            include_str!("keys/rsa-cert.pem"),
+            true,
+        ),
+        (
+            "EdDSA",
+            include_str!("keys/ed25519-key.pem"),
+            include_str!("keys/ed25519-cert.pem"),
+            false,
+        ),
+    ] {
+        let host = token_server(|options| {
+            options.variables.insert("signing_alg".into(), alg.into());
+            options.variables.insert("signing_key".into(), key.into());
+            options.variables.insert("signing_cert".into(), cert.into());
+        });
+        let scratch = Scratch::new("registry-alg");
+        let registry = Registry::for_token_server(&scratch, &host, SERVICE, ISSUER, cert);
+        let stack = Stack {
+            skopeo: Skopeo::new(&scratch.dir("skopeo")),
+            registry,
+            host,
+            scratch,
+        };
+        let token = stack.token(
+            &["repository:team/app:pull,push"],
+            Some(("alice", "alice-password")),
+        );
+        assert_eq!(jwt_header(&token)["alg"], alg);
+        let (source, image) = stack.image(&format!("signed with {alg}\n"));
+        let push = stack.skopeo.copy(
+            &source,
+            &Auth::Anonymous,
+            &stack.docker("team/app:v1"),
+            &alice(),
+            &[],
+        );
+        let listed = stack.registry_request("GET", "/v2/team/app/tags/list", &token, None);
+        if accepted {
+            push.assert_success();
+            assert_eq!(listed.status, 200, "{alg}: {}", listed.text());
+            assert_eq!(stack.pull("team/app:v1", &alice()), image, "{alg}");
+        } else {
+            assert!(!push.is_success(), "{alg}: the push went through");
+            assert_eq!(listed.status, 401, "{alg}: {}", listed.text());
+            let log = stack.registry.log();
+            assert!(
+                log.contains("failed to verify token"),
+                "{alg}: the registry's reason: {log}"
+            );
+        }
+    }
+}
+
+fn jwt_header(token: &str) -> serde_json::Value {
+    let header = token.split('.').next().unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
+}

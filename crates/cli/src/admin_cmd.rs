@@ -515,7 +515,9 @@ pub fn refresh(server: &ServerArgs, command: &RefreshCommand) -> Result<()> {
 /// `scopegate store ...` over this module's admin client.
 pub fn store(server: &ServerArgs, command: &crate::store_cmd::StoreCommand) -> Result<()> {
     let client = Client::new(server);
-    crate::store_cmd::run(command, &|method, path, body| client.call(method, path, body))
+    crate::store_cmd::run(command, &|method, path, body| {
+        client.call(method, path, body)
+    })
 }
 
 /// Runs `scopegate explain ...` against the server.

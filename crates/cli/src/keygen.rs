@@ -2,7 +2,11 @@
 //! certificate, and the registry configuration that trusts them.
 
 use anyhow::{bail, Context, Result};
-use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ECDSA_P256_SHA256};
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ED25519,
+    PKCS_RSA_SHA256,
+};
+use scopegate::sign::{Algorithm, Header, Signer};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,6 +14,11 @@ use std::path::{Path, PathBuf};
 /// Arguments of `scopegate keygen`.
 #[derive(Debug, clap::Args)]
 pub struct KeygenArgs {
+    /// Signing algorithm (the server's `signing_alg`): ES256 works with
+    /// every registry, EdDSA with distribution 3.x only, RS256 (2048-bit
+    /// RSA) with verifiers that take RSA only.
+    #[arg(long, default_value = "ES256", value_parser = parse_algorithm)]
+    pub alg: Algorithm,
     /// Directory to write signing-key.pem and signing-cert.pem into.
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
@@ -31,7 +40,30 @@ pub struct KeygenArgs {
     pub realm: String,
 }
 
-/// Writes a fresh P-256 key (PKCS#8 PEM, mode 0600) and a self-signed
+fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
+    Algorithm::parse(name).ok_or_else(|| format!("{name:?} is not ES256, EdDSA or RS256"))
+}
+
+/// A fresh key of `algorithm`. ring (rcgen's backend) makes P-256 and
+/// Ed25519 keys but no RSA keys: those come from RustCrypto's `rsa`.
+fn generate(algorithm: Algorithm) -> Result<KeyPair> {
+    match algorithm {
+        Algorithm::Es256 => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256),
+        Algorithm::EdDsa => KeyPair::generate_for(&PKCS_ED25519),
+        Algorithm::Rs256 => {
+            use rsa::pkcs8::EncodePrivateKey as _;
+            let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+                .context("generating the RSA key")?;
+            let pem = key
+                .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+                .context("encoding the RSA key")?;
+            KeyPair::from_pkcs8_pem_and_sign_algo(&pem, &PKCS_RSA_SHA256)
+        }
+    }
+    .context("generating the key")
+}
+
+/// Writes a fresh key of `--alg` (PKCS#8 PEM, mode 0600) and a self-signed
 /// certificate into `--out` (created with mode 0700 when missing), refusing
 /// to overwrite existing files, then prints the registry and Spin
 /// configuration that goes with them.
@@ -47,7 +79,7 @@ pub fn run(args: &KeygenArgs) -> Result<()> {
             );
         }
     }
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("generating the key")?;
+    let key = generate(args.alg)?;
     let mut params = CertificateParams::new(Vec::<String>::new()).context("certificate")?;
     let mut subject = DistinguishedName::new();
     subject.push(DnType::CommonName, args.name.as_str());
@@ -61,8 +93,15 @@ pub fn run(args: &KeygenArgs) -> Result<()> {
 
     write_new(&key_path, key.serialize_pem().as_bytes(), true)?;
     write_new(&cert_path, cert.pem().as_bytes(), false)?;
-    let public = scopegate::sign::Signer::from_pem(&key.serialize_pem(), &cert.pem())
-        .map_err(|error| anyhow::anyhow!("the new key does not load: {error}"))?;
+    let public = Signer::from_pem(
+        args.alg,
+        &key.serialize_pem(),
+        &cert.pem(),
+        Header::KidAndX5c,
+    )
+    .ok()
+    .filter(Signer::is_pair)
+    .context("the new key and certificate do not load as a pair")?;
     let kid = public.public_key().kid().to_string();
 
     println!(
@@ -81,10 +120,15 @@ pub fn run(args: &KeygenArgs) -> Result<()> {
         "#   SPIN_VARIABLE_SIGNING_CERT=\"$(cat {})\"",
         cert_path.display()
     );
+    println!("#   SPIN_VARIABLE_SIGNING_ALG={}", args.alg.name());
     println!("#   SPIN_VARIABLE_ISSUER={}", args.issuer);
     println!("#   SPIN_VARIABLE_SERVICES={}", args.service);
     println!();
-    println!("# Registry config.yml (distribution 2.8 and 3.x):");
+    if args.alg == Algorithm::EdDsa {
+        println!("# Registry config.yml (distribution 3.x: 2.8 refuses EdDSA tokens):");
+    } else {
+        println!("# Registry config.yml (distribution 2.8 and 3.x):");
+    }
     println!("auth:");
     println!("  token:");
     println!("    realm: {}", args.realm);
@@ -94,8 +138,10 @@ pub fn run(args: &KeygenArgs) -> Result<()> {
         "    rootcertbundle: /etc/docker/registry/{}",
         file_name(&cert_path)
     );
-    println!("    # distribution 3.x may use the JWKS instead of, or beside, the bundle:");
-    println!("    # jwks: /etc/docker/registry/jwks.json   (GET /.well-known/jwks.json)");
+    println!("    # distribution 3.x may trust the JWKS instead of the bundle: save");
+    println!("    # GET /.well-known/jwks.json as jwks.json, replace rootcertbundle with");
+    println!("    #   jwks: /etc/docker/registry/jwks.json");
+    println!("    # and set SPIN_VARIABLE_SEND_X5C=false (tokens then name the key by kid only).");
     Ok(())
 }
 

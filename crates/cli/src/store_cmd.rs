@@ -176,8 +176,8 @@ fn send(
     sent: usize,
     counts: &mut BTreeMap<&'static str, u64>,
 ) -> Result<()> {
-    let answer = call("POST", "store/import", Some(json!({ "records": batch })))
-        .with_context(|| {
+    let answer =
+        call("POST", "store/import", Some(json!({ "records": batch }))).with_context(|| {
             format!(
                 "importing records {} to {} (the {sent} before them are written)",
                 sent + 1,

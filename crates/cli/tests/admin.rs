@@ -239,7 +239,13 @@ fn keygen_writes_a_pair_the_component_accepts() {
     );
     let key = std::fs::read_to_string(dir.path().join("signing-key.pem")).unwrap();
     let cert = std::fs::read_to_string(dir.path().join("signing-cert.pem")).unwrap();
-    let signer = scopegate::sign::Signer::from_pem(&key, &cert).unwrap();
+    let signer = scopegate::sign::Signer::from_pem(
+        scopegate::sign::Algorithm::Es256,
+        &key,
+        &cert,
+        scopegate::sign::Header::KidAndX5c,
+    )
+    .unwrap();
     assert!(signer.is_pair());
     #[cfg(unix)]
     {

@@ -1,0 +1,74 @@
+//! ES256: ECDSA on P-256 over SHA-256, deterministic (RFC 6979), from
+//! RustCrypto's `p256` (the implementation jwt-simple itself uses).
+//!
+//! Two builds of the same algorithm:
+//! - by default, p256 0.13 with no precomputed table: a fresh instance per
+//!   request (the WASI 0.2 build) would build a table on every request,
+//!   which costs more than the one scalar multiplication it saves;
+//! - with the feature `table-signing` (the WASI 0.3 build, whose instances
+//!   serve many requests), p256 0.14, whose base-point table is built once
+//!   per instance on first use and makes each later signature ~3x cheaper.
+//!
+//! Loading the key derives no public key (a full scalar multiplication):
+//! the public key comes from the certificate, and [`SecretKey::public_point`]
+//! is computed only when the pair is checked.
+
+#[cfg(not(feature = "table-signing"))]
+use ecdsa::hazmat::{bits2field, SignPrimitive};
+use p256::ecdsa::VerifyingKey;
+#[cfg(not(feature = "table-signing"))]
+use p256::{NistP256, NonZeroScalar};
+#[cfg(not(feature = "table-signing"))]
+use sha2::{Digest, Sha256};
+
+#[cfg(not(feature = "table-signing"))]
+pub struct SecretKey(NonZeroScalar);
+
+#[cfg(not(feature = "table-signing"))]
+impl SecretKey {
+    /// The 32-byte big-endian scalar of a SEC1 `ECPrivateKey`.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        p256::SecretKey::from_slice(bytes)
+            .ok()
+            .map(|secret| Self(secret.to_nonzero_scalar()))
+    }
+
+    pub fn sign(&self, message: &[u8]) -> Option<Vec<u8>> {
+        let digest = bits2field::<NistP256>(&Sha256::digest(message)).ok()?;
+        let (signature, _) = (*self.0)
+            .try_sign_prehashed_rfc6979::<Sha256>(&digest, &[])
+            .ok()?;
+        Some(signature.to_bytes().to_vec())
+    }
+
+    /// The public key (one scalar multiplication).
+    pub fn public_key(&self) -> Option<VerifyingKey> {
+        Some(VerifyingKey::from(&p256::PublicKey::from_secret_scalar(
+            &self.0,
+        )))
+    }
+}
+
+#[cfg(feature = "table-signing")]
+pub struct SecretKey(p256_014::ecdsa::SigningKey);
+
+#[cfg(feature = "table-signing")]
+impl SecretKey {
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        p256_014::ecdsa::SigningKey::from_slice(bytes)
+            .ok()
+            .map(Self)
+    }
+
+    pub fn sign(&self, message: &[u8]) -> Option<Vec<u8>> {
+        use p256_014::ecdsa::signature::Signer as _;
+        let signature: p256_014::ecdsa::Signature = self.0.try_sign(message).ok()?;
+        Some(signature.to_bytes().to_vec())
+    }
+
+    /// The public key, through its SEC1 encoding (one version of the curve
+    /// to the other).
+    pub fn public_key(&self) -> Option<VerifyingKey> {
+        VerifyingKey::from_sec1_bytes(&self.0.verifying_key().to_sec1_bytes()).ok()
+    }
+}
