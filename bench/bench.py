@@ -234,6 +234,8 @@ SCENARIOS = [
     ("password-argon2", "password login, first (full argon2id, m=19 MiB, t=2)"),
     ("jwks", "`GET /.well-known/jwks.json`"),
     ("oidc", "OIDC ID token (RS256, issuer's JWKS cached), 2 scopes (`GET /token`, Basic `oidc:<ID token>`)"),
+    ("api-token-eddsa", "API-token login, 2 scopes, `signing_alg = \"EdDSA\"`"),
+    ("api-token-rs256", "API-token login, 2 scopes, `signing_alg = \"RS256\"` (2048-bit)"),
     ("api-token-redis", "API-token login, 2 scopes, **Redis store**"),
     ("api-token-p3", "**WASI 0.3 build**: API-token login, 2 scopes"),
     ("jwks-p3", "**WASI 0.3 build**: `GET /.well-known/jwks.json`"),
@@ -248,6 +250,47 @@ def figures(directory, name, mode):
     latency = result["latency_us"]
     return {"p50": latency["p50"], "p99": latency["p99"], "rps": rps(result),
             "errors": errors(result), "reused": result.get("reused_credentials", 0)}
+
+
+def inside(directory, name, mode="ka1"):
+    """Median `latency_us` of the component's own log lines of one run: the
+    time from the entry point getting the request to the response."""
+    try:
+        with open(os.path.join(directory, f"{name}.{mode}.component.log")) as f:
+            values = []
+            for line in f:
+                if not line.startswith("{"):
+                    continue
+                try:
+                    values.append(json.loads(line)["latency_us"])
+                except (ValueError, KeyError):
+                    pass
+    except OSError:
+        return None
+    return statistics.median(values) if values else None
+
+
+def signing_config(base, alg, key_path, cert_path):
+    """`base` (a runtime config with a static provider) with another signing
+    key, certificate and signing_alg: printed on stdout."""
+    text = open(base).read()
+    key = open(key_path).read().strip()
+    cert = open(cert_path).read().strip()
+    out = []
+    skip = False
+    for line in text.splitlines():
+        if skip:
+            skip = line.strip() != '"""'
+            continue
+        if line.startswith(("signing_key = ", "signing_cert = ")):
+            skip = line.rstrip().endswith('"""')
+            continue
+        out.append(line)
+        if line.strip() == "[variables_provider.values]":
+            out.append(f'signing_alg = "{alg}"')
+            out.append(f'signing_key = """\n{key}\n"""')
+            out.append(f'signing_cert = """\n{cert}\n"""')
+    print("\n".join(out))
 
 
 def floor_sign(directory, name):
@@ -306,6 +349,36 @@ def render(directory, out_path):
     add("")
     add("Full argon2: every request is a distinct seeded user's first login; "
         f"{reused} requests at 8 kept-alive connections reused a user (marker hit).")
+    add("")
+    add("## Inside the component")
+    add("")
+    add("Median `latency_us` of the component's log lines (from the entry point getting the")
+    add("request to the response being ready) in the 1-connection kept-alive run of each row.")
+    add("")
+    add("| scenario | inside the component, median |")
+    add("| --- | ---: |")
+    for name, label in SCENARIOS:
+        if name.startswith(("empty", "sign-")):
+            continue
+        value = inside(directory, name)
+        if value is not None:
+            add(f"| {label} | {fmt_us(value)} |")
+    add("")
+    add("## Targets (issue 22: signing algorithms)")
+    add("")
+    add("| target | measured | |")
+    add("| --- | ---: | --- |")
+    eddsa_inside = inside(directory, "api-token-eddsa")
+    if eddsa_inside is not None:
+        add(f"| EdDSA API-token request inside the component <= 300 µs | {fmt_us(eddsa_inside)} | {met(eddsa_inside <= 300)} |")
+    eddsa = results.get(("api-token-eddsa", "ka1")) or {}
+    empty_p2 = results.get(("empty-p2", "ka1")) or {}
+    if eddsa and empty_p2:
+        bound = empty_p2["p50"] + 350
+        add(f"| EdDSA API-token p50 <= empty WASI 0.2 p50 + 350 µs = {fmt_us(bound)} | {fmt_us(eddsa['p50'])} | {met(eddsa['p50'] <= bound)} |")
+    rs256_inside = inside(directory, "api-token-rs256")
+    if rs256_inside is not None:
+        add(f"| RS256 API-token request inside the component (no target) | {fmt_us(rs256_inside)} | – |")
     add("")
     add("## Floor: one ES256 signature inside wasm")
     add("")
@@ -376,6 +449,8 @@ def main(argv):
         seed(argv[2], int(argv[3]))
     elif len(argv) == 3 and argv[1] == "oidc":
         oidc(argv[2])
+    elif len(argv) == 6 and argv[1] == "signing-config":
+        signing_config(argv[2], argv[3], argv[4], argv[5])
     elif len(argv) == 4 and argv[1] == "render":
         render(argv[2], argv[3])
     else:

@@ -17,6 +17,9 @@
 # signing floor inside wasm, the native policy benches (criterion) and the
 # component's size. One run, about 12 minutes with the defaults on 2 cores.
 #
+# The API-token scenario also signs with EdDSA and RS256 (signing_alg); every
+# scenario's component log gives the time spent inside the component.
+#
 # SPIN (default ../shared/tools/spin) picks the Spin binary. Everything it
 # starts is stopped, by PID, when it ends. KEEP_RESULTS=1 keeps the raw
 # results directory (printed at the end).
@@ -121,6 +124,11 @@ REDIS_PORT=$(free_port)
 cp "$ROOT/dev/runtime-config.toml" "$RESULTS/redis.toml"
 printf '\n[key_value_store.default]\ntype = "redis"\nurl = "redis://127.0.0.1:%s"\n' \
     "$REDIS_PORT" >>"$RESULTS/redis.toml"
+# The same configuration signing with EdDSA or RS256 (the tests' public keys).
+python3 "$BENCH/bench.py" signing-config "$ROOT/dev/runtime-config.toml" EdDSA \
+    "$ROOT/tests/keys/ed25519-key.pem" "$ROOT/tests/keys/ed25519-cert.pem" >"$RESULTS/sqlite-eddsa.toml"
+python3 "$BENCH/bench.py" signing-config "$ROOT/dev/runtime-config.toml" RS256 \
+    "$ROOT/tests/keys/rsa-key.pem" "$ROOT/tests/keys/rsa-cert.pem" >"$RESULTS/sqlite-rs256.toml"
 
 # ---- the machine, as measuring starts --------------------------------------
 
@@ -161,6 +169,7 @@ start_spin() {
     [[ -n $seeds_file ]] && mapfile -d '' seeds <"$seeds_file"
     port=$(free_port)
     state=$(mktemp -d "$RESULTS/state.XXXXXX")
+    STATE=$state
     "$SPIN" up -f "$manifest" --listen "127.0.0.1:$port" --state-dir "$state" \
         --runtime-config-file "$runtime_config" "${seeds[@]}" \
         >"$RESULTS/$name.spin.log" 2>&1 &
@@ -212,6 +221,8 @@ scenario() {
             -s "$BENCH/wrk.lua" "$URL" >"$RESULTS/$run.wrk"
         log "  $(grep '^BENCH_RESULT' "$RESULTS/$run.wrk" | cut -c14-)"
         stop_spin
+        # The component's own log lines: latency_us is the time inside it.
+        cat "$STATE"/logs/*_stdout.txt >"$RESULTS/$run.component.log" 2>/dev/null || true
     done
 }
 
@@ -242,6 +253,9 @@ MODES="ka1 ka8" scenario sign-p3 "$RESULTS/floor-p3.toml" "" /empty GET /sign
 
 scenario anonymous "$SG" "$SEEDS" /healthz GET "$PULL_PUBLIC"
 scenario api-token "$SG" "$SEEDS" /healthz GET "$TWO_SCOPES" "$API_AUTH"
+# The same request signed with EdDSA and with RS256 (signing_alg).
+STORE=sqlite-eddsa MODES="ka1 ka8" scenario api-token-eddsa "$SG" "$SEEDS" /healthz GET "$TWO_SCOPES" "$API_AUTH"
+STORE=sqlite-rs256 MODES="ka1 ka8" scenario api-token-rs256 "$SG" "$SEEDS" /healthz GET "$TWO_SCOPES" "$API_AUTH"
 scenario refresh "$SG" "$SEEDS" /healthz POST /token "" "$REFRESH_BODY"
 # The check request logs alice in, so the run finds her password remembered.
 scenario password-cached "$SG" "$SEEDS" /healthz GET "$PULL_TEAM" "$PASSWORD_AUTH"

@@ -213,9 +213,18 @@ fn manifest_declares_every_variable_the_component_reads() {
     }
     let source = component["source"].as_str().unwrap();
     assert_eq!(source, "target/wasm32-wasip2/release/scopegate.wasm");
+    let steps: Vec<&str> = component["build"]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step.as_str().unwrap())
+        .collect();
     assert_eq!(
-        component["build"]["command"].as_str().unwrap(),
-        "cargo build --target wasm32-wasip2 --release -p scopegate"
+        steps,
+        [
+            "rustup target add wasm32-wasip2",
+            "cargo build --target wasm32-wasip2 --release -p scopegate"
+        ]
     );
     assert_eq!(
         outbound.len(),
