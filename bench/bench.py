@@ -225,6 +225,7 @@ MODES = [
 
 SCENARIOS = [
     ("empty-p2", "floor: empty WASI 0.2 component (bench/floor `/empty`)"),
+    ("token-sized-p2", "floor: empty WASI 0.2 component answering a token-sized body (bench/floor `/token-sized`)"),
     ("empty-p3", "floor: empty **WASI 0.3** component (bench/floor-p3 `/empty`)"),
     ("sign-p3", "floor: **WASI 0.3** component, one ES256 JWT per request, key kept in the instance (bench/floor-p3 `/sign`)"),
     ("anonymous", "anonymous public pull (`GET /token`, 1 scope)"),
@@ -268,6 +269,24 @@ def inside(directory, name, mode="ka1"):
     except OSError:
         return None
     return statistics.median(values) if values else None
+
+
+def stages(directory, name, mode="ka1"):
+    """Median of each `stages_us` field of the component's log lines."""
+    found = {}
+    try:
+        with open(os.path.join(directory, f"{name}.{mode}.component.log")) as f:
+            for line in f:
+                if not line.startswith("{"):
+                    continue
+                try:
+                    for key, value in json.loads(line).get("stages_us", {}).items():
+                        found.setdefault(key, []).append(value)
+                except ValueError:
+                    pass
+    except OSError:
+        return {}
+    return {key: statistics.median(values) for key, values in found.items()}
 
 
 def signing_config(base, alg, key_path, cert_path):
@@ -363,6 +382,48 @@ def render(directory, out_path):
         value = inside(directory, name)
         if value is not None:
             add(f"| {label} | {fmt_us(value)} |")
+    add("")
+    add("### Where a token request's time goes")
+    add("")
+    add("Medians of the log line's `stages_us` in the same runs; the rest of `latency_us` is")
+    add("reading the request, routing, the answer and the log line.")
+    add("")
+    add("| scenario | config | authenticate | policy | sign | refresh | total inside |")
+    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, label in SCENARIOS:
+        found = stages(directory, name)
+        total = inside(directory, name)
+        if found and total is not None:
+            cells = [fmt_us(found.get(key, 0)) for key in ("config", "authenticate", "policy", "sign", "refresh")]
+            add(f"| {label} | " + " | ".join(cells) + f" | {fmt_us(total)} |")
+    add("")
+    add("## Targets (issue 26: a fresh WASI 0.2 instance per request)")
+    add("")
+    add("| target | measured | |")
+    add("| --- | ---: | --- |")
+    api_inside = inside(directory, "api-token")
+    if api_inside is not None:
+        add(f"| API-token request inside the component <= 400 µs | {fmt_us(api_inside)} | {met(api_inside <= 400)} |")
+    floor1 = results.get(("token-sized-p2", "ka1")) or {}
+    floor8 = results.get(("token-sized-p2", "ka8")) or {}
+    api1 = results.get(("api-token", "ka1")) or {}
+    api8_ = results.get(("api-token", "ka8")) or {}
+    if api1 and floor1:
+        bound = floor1["p50"] + 450
+        add(f"| API-token p50, 1 conn <= token-sized floor p50 + 450 µs = {fmt_us(bound)} | {fmt_us(api1['p50'])} | {met(api1['p50'] <= bound)} |")
+    if api8_ and floor8:
+        ratio = api8_["rps"] / floor8["rps"]
+        add(f"| API-token throughput, 8 conns >= 0.40x the token-sized floor's | {api8_['rps']:,.0f} vs {floor8['rps']:,.0f} = {ratio:.2f}x | {met(ratio >= 0.40)} |")
+    for other in ("refresh", "password-cached", "anonymous"):
+        mine = results.get((other, "ka1")) or {}
+        if mine and api1:
+            ratio = mine["p50"] / api1["p50"]
+            add(f"| {other} p50 within 1.2x of the API-token request's | {fmt_us(mine['p50'])} = {ratio:.2f}x | {met(ratio <= 1.2)} |")
+    redis_p3 = results.get(("api-token-p3-redis", "ka8")) or {}
+    sign_p3 = results.get(("sign-p3", "ka8")) or {}
+    if redis_p3 and sign_p3:
+        ratio = redis_p3["rps"] / sign_p3["rps"]
+        add(f"| WASI 0.3, Redis store: API-token throughput >= 0.75x the WASI 0.3 sign floor's | {redis_p3['rps']:,.0f} vs {sign_p3['rps']:,.0f} = {ratio:.2f}x | {met(ratio >= 0.75)} |")
     add("")
     add("## Targets (issue 22: signing algorithms)")
     add("")

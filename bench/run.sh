@@ -80,7 +80,10 @@ echo "$TARGET_DIR" >"$RESULTS/target-dir"
 # Separate cargo commands, so the floor's dependencies do not change the
 # features the component is built with.
 log "building the component (WASI 0.2 and 0.3 builds) and the floor component"
-cargo build --quiet --target wasm32-wasip2 --release -p scopegate
+# The shipped WASI 0.2 build, exactly as spin.toml builds it (wasm32-wasip1,
+# then the Wizer snapshot).
+"$SPIN" build -f "$ROOT/spin.toml" >"$RESULTS/spin-build.log" 2>&1 ||
+    { log "spin build failed:"; tail -20 "$RESULTS/spin-build.log" >&2; exit 1; }
 cargo build --quiet --target wasm32-wasip2 --release -p scopegate --target-dir "$TARGET_DIR/p3" \
     --no-default-features --features spin-p3
 cargo build --quiet --target wasm32-wasip2 --release -p scopegate-bench-floor
@@ -88,10 +91,12 @@ cargo build --quiet --target wasm32-wasip2 --release -p scopegate-bench-floor
 cargo build --quiet --target wasm32-wasip2 --release -p scopegate-bench-floor-p3 --target-dir "$TARGET_DIR/p3"
 FLOOR_P3_WASM="$TARGET_DIR/p3/wasm32-wasip2/release/scopegate_bench_floor_p3.wasm"
 # The OIDC rows' component: the same code, with bench/oidc-policy's issuer.
-SCOPEGATE_POLICY_DIR="$BENCH/oidc-policy" cargo build --quiet --target wasm32-wasip2 --release \
-    -p scopegate --target-dir "$TARGET_DIR/bench-oidc"
-WASM_OIDC="$TARGET_DIR/bench-oidc/wasm32-wasip2/release/scopegate.wasm"
-WASM="$TARGET_DIR/wasm32-wasip2/release/scopegate.wasm"
+SCOPEGATE_POLICY_DIR="$BENCH/oidc-policy" cargo build --quiet --target wasm32-wasip1 --release \
+    -p scopegate --features snapshot --target-dir "$TARGET_DIR/bench-oidc"
+WASM_OIDC="$TARGET_DIR/bench-oidc/wasm32-wasip1/release/scopegate.snapshot.wasm"
+cargo run --quiet --release -p scopegate-snapshot -- \
+    "$TARGET_DIR/bench-oidc/wasm32-wasip1/release/scopegate.wasm" "$WASM_OIDC"
+WASM="$TARGET_DIR/wasm32-wasip1/release/scopegate.snapshot.wasm"
 WASM_P3="$TARGET_DIR/p3/wasm32-wasip2/release/scopegate.wasm"
 FLOOR_WASM="$TARGET_DIR/wasm32-wasip2/release/scopegate_bench_floor.wasm"
 printf '{"scopegate": %d, "scopegate_p3": %d, "floor": %d}\n' "$(stat -c %s "$WASM")" \
@@ -237,6 +242,7 @@ SG_P3="$RESULTS/p3.toml"
 # ---- floor ------------------------------------------------------------------
 
 scenario empty-p2 "$RESULTS/floor.toml" "" /empty GET /empty
+MODES="ka1 ka8" scenario token-sized-p2 "$RESULTS/floor.toml" "" /empty GET /token-sized
 log "floor: signatures timed inside wasm (one fresh instance per request)"
 start_spin floor-sign "$RESULTS/floor.toml" "$RESULTS/sqlite.toml" "" /empty
 for _ in 1 2; do

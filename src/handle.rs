@@ -149,12 +149,17 @@ pub fn handle(request: &HttpRequest, env: &Env<'_>) -> Handled {
         ..RequestLog::default()
     };
     let flow = flow(request.method, &request.path);
+    let started = Instant::now();
     let config = env.instance.config(env.variables);
+    let config_us = elapsed_us(started);
     let realm = match &config {
         Ok(config) => config.realm.as_str(),
         Err(_) => "scopegate",
     };
     let result = config.and_then(|config| route(request, env, config, flow, &mut log));
+    if let Some(stages) = &mut log.stages_us {
+        stages.config = config_us;
+    }
     let response = match result {
         Ok(response) => {
             log.outcome = "ok";
@@ -259,12 +264,20 @@ fn token(
             request::shorten(&token_request.service)
         )));
     }
+    let mut clock = Instant::now();
+    let mut lap = || {
+        let us = elapsed_us(clock);
+        clock = Instant::now();
+        us
+    };
     let policy = grant::policy()?;
     let caller = authenticate(&token_request, request, env, config, policy)?;
+    let authenticate_us = lap();
     log.account = caller.subject().map(str::to_string);
     log.auth_type = Some(caller.auth_type());
 
     let granted = grant::grant(policy, &caller, &token_request.scopes);
+    let policy_us = lap();
     log.granted = Some(granted.access.iter().map(ToString::to_string).collect());
 
     let signer = env.instance.signer(config, env.store)?;
@@ -277,6 +290,7 @@ fn token(
         config.token_ttl,
     )?;
     let token = signer.sign(&claims)?;
+    let sign_us = lap();
 
     let wants_refresh = match token_request.grant {
         GrantRequest::Docker { offline } => offline,
@@ -293,6 +307,14 @@ fn token(
         )?),
         _ => None,
     };
+    // Only a token request that got its token logs its stages.
+    log.stages_us = Some(crate::log::Stages {
+        config: 0, // filled in by `handle`, which read the configuration
+        authenticate: authenticate_us,
+        policy: policy_us,
+        sign: sign_us,
+        refresh: lap(),
+    });
     Ok(respond::token_response(
         flow,
         &Issued {
@@ -304,6 +326,10 @@ fn token(
             is_exchange: matches!(token_request.grant, GrantRequest::TokenExchange { .. }),
         },
     ))
+}
+
+fn elapsed_us(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 fn authenticate(

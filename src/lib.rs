@@ -50,6 +50,13 @@ extern crate spin_sdk_p3 as spin_sdk;
 #[path = "entry/spin_p3.rs"]
 mod spin_p3;
 
+// The build-time initialisation Wizer runs (the WASI 0.2 build for
+// wasm32-wasip1 with the feature `snapshot`; see crates/snapshot).
+#[cfg(all(target_arch = "wasm32", feature = "snapshot"))]
+#[allow(unsafe_code)]
+#[path = "entry/snapshot.rs"]
+mod snapshot;
+
 // The store, variables and instance state for both entries.
 #[cfg(all(target_arch = "wasm32", any(feature = "spin-p2", feature = "spin-p3")))]
 #[allow(unsafe_code)]

@@ -212,7 +212,10 @@ fn manifest_declares_every_variable_the_component_reads() {
         );
     }
     let source = component["source"].as_str().unwrap();
-    assert_eq!(source, "target/wasm32-wasip2/release/scopegate.wasm");
+    assert_eq!(
+        source,
+        "target/wasm32-wasip1/release/scopegate.snapshot.wasm"
+    );
     let steps: Vec<&str> = component["build"]["command"]
         .as_array()
         .unwrap()
@@ -222,8 +225,11 @@ fn manifest_declares_every_variable_the_component_reads() {
     assert_eq!(
         steps,
         [
-            "rustup target add wasm32-wasip2",
-            "cargo build --target wasm32-wasip2 --release -p scopegate"
+            "rustup target add wasm32-wasip1",
+            "cargo build --target wasm32-wasip1 --release -p scopegate --features snapshot",
+            "cargo run --quiet --release -p scopegate-snapshot -- \
+             target/wasm32-wasip1/release/scopegate.wasm \
+             target/wasm32-wasip1/release/scopegate.snapshot.wasm",
         ]
     );
     assert_eq!(

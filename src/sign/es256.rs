@@ -50,25 +50,47 @@ impl SecretKey {
 }
 
 #[cfg(feature = "table-signing")]
-pub struct SecretKey(p256_014::ecdsa::SigningKey);
+pub struct SecretKey(p256_014::NonZeroScalar);
 
 #[cfg(feature = "table-signing")]
 impl SecretKey {
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
-        p256_014::ecdsa::SigningKey::from_slice(bytes)
+        p256_014::SecretKey::from_slice(bytes)
             .ok()
-            .map(Self)
+            .map(|secret| Self(secret.to_nonzero_scalar()))
     }
 
+    /// The same RFC 6979 ECDSA as p256's `SigningKey`, without deriving the
+    /// public key (which `SigningKey::from_slice` does): its one scalar
+    /// multiplication is the table-based `k×G`.
     pub fn sign(&self, message: &[u8]) -> Option<Vec<u8>> {
-        use p256_014::ecdsa::signature::Signer as _;
-        let signature: p256_014::ecdsa::Signature = self.0.try_sign(message).ok()?;
+        use sha2_011::Digest as _;
+        let digest = sha2_011::Sha256::digest(message);
+        let (signature, _) = ecdsa_017::hazmat::sign_prehashed_rfc6979::<
+            p256_014::NistP256,
+            sha2_011::Sha256,
+        >(&self.0, &digest, &[]);
         Some(signature.to_bytes().to_vec())
     }
 
-    /// The public key, through its SEC1 encoding (one version of the curve
-    /// to the other).
+    /// The public key (one table-based multiplication), through its SEC1
+    /// encoding (one version of the curve to the other).
     pub fn public_key(&self) -> Option<VerifyingKey> {
-        VerifyingKey::from_sec1_bytes(&self.0.verifying_key().to_sec1_bytes()).ok()
+        let point = p256_014::PublicKey::from_secret_scalar(&self.0);
+        VerifyingKey::from_sec1_bytes(&point.to_sec1_bytes()).ok()
+    }
+}
+
+/// Builds p256 0.14's base-point table by signing once with the scalar 1
+/// (public; see `src/entry/snapshot.rs`). Without `table-signing` there is
+/// no table to build.
+pub fn build_table() {
+    #[cfg(feature = "table-signing")]
+    if let Some(key) = SecretKey::from_slice(&{
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        one
+    }) {
+        let _ = key.sign(b"scopegate: build the base-point table");
     }
 }

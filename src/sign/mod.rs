@@ -96,6 +96,13 @@ impl Algorithm {
     }
 }
 
+/// Builds what the signers keep in lazily initialised statics (P-256's
+/// base-point table with `table-signing`) with a fixed, public key: run at
+/// build time for the snapshot, or by nothing.
+pub fn build_tables() {
+    es256::build_table();
+}
+
 /// The private key of one algorithm.
 enum SecretKey {
     Es256(es256::SecretKey),

@@ -184,10 +184,18 @@ actions = ["*"]
     build(
         &policies,
         &out,
-        &[],
+        Build::Shipped,
         "spin.toml",
-        "target/wasm32-wasip2/release/scopegate.wasm",
+        "target/wasm32-wasip1/release/scopegate.snapshot.wasm",
     )
+}
+
+/// How the component is built: as `spin.toml` ships it (wasm32-wasip1 with
+/// the feature `snapshot`, then the Wizer snapshot), or as `spin-p3.toml`.
+#[derive(Clone, Copy, PartialEq)]
+enum Build {
+    Shipped,
+    P3,
 }
 
 /// The WASI 0.3 build of the same component (`spin-p3.toml`), built on
@@ -201,7 +209,7 @@ pub fn oidc_p3_manifest() -> &'static PathBuf {
         build(
             &policies,
             &root.join("target/oidc-test-p3"),
-            &["--no-default-features", "--features", "spin-p3"],
+            Build::P3,
             "spin-p3.toml",
             "target/p3/wasm32-wasip2/release/scopegate.wasm",
         )
@@ -213,20 +221,17 @@ pub fn oidc_p3_manifest() -> &'static PathBuf {
 fn build(
     policies: &std::path::Path,
     out: &std::path::Path,
-    features: &[&str],
+    kind: Build,
     manifest: &str,
     shipped_source: &str,
 ) -> PathBuf {
     let root = repository_root();
+    let (target, features): (&str, &[&str]) = match kind {
+        Build::Shipped => ("wasm32-wasip1", &["--features", "snapshot"]),
+        Build::P3 => ("wasm32-wasip2", &["--no-default-features", "--features", "spin-p3"]),
+    };
     let output = Command::new("cargo")
-        .args([
-            "build",
-            "--target",
-            "wasm32-wasip2",
-            "--release",
-            "-p",
-            "scopegate",
-        ])
+        .args(["build", "--target", target, "--release", "-p", "scopegate"])
         .args(features)
         .arg("--target-dir")
         .arg(out)
@@ -244,7 +249,24 @@ fn build(
     let text = std::fs::read_to_string(root.join(manifest)).unwrap();
     let source = format!("source = {shipped_source:?}");
     assert!(text.contains(&source), "{manifest}'s source moved");
-    let wasm = out.join("wasm32-wasip2/release/scopegate.wasm");
+    let mut wasm = out.join(target).join("release/scopegate.wasm");
+    if kind == Build::Shipped {
+        let snapshot = wasm.with_file_name("scopegate.snapshot.wasm");
+        let output = Command::new("cargo")
+            .args(["run", "--quiet", "--release", "-p", "scopegate-snapshot", "--"])
+            .arg(&wasm)
+            .arg(&snapshot)
+            .current_dir(&root)
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .output()
+            .expect("run the snapshot step");
+        assert!(
+            output.status.success(),
+            "the snapshot of the OIDC test component failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        wasm = snapshot;
+    }
     let mut text = text.replace(&source, &format!("source = {:?}", wasm.to_str().unwrap()));
     // Built above; `spin build` has nothing to do.
     if let Some(start) = text.find("[component.scopegate.build]") {

@@ -4,6 +4,9 @@
 //!
 //! Routes (every other path is a 404):
 //! - `GET /empty`: 200 with an empty body; the instantiation floor.
+//! - `GET /token-sized`: 200 with a JSON body the size of a token response,
+//!   written before the response is handed over; the floor of any WASI 0.2
+//!   token server.
 //! - `GET /sign?n=N`: N signatures over JWT-sized messages with the primitive
 //!   scopegate signs with (p256 0.13, RFC 6979, no precomputed tables).
 //! - `GET /sign-jwt-simple?n=N`: N jwt-simple 0.15 `ES256KeyPair::sign`

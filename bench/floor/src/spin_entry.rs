@@ -37,12 +37,21 @@ async fn entry(request: IncomingRequest, outparam: ResponseOutparam) {
     outparam.set(response);
 }
 
+/// A JSON body as large as scopegate's answer to a 2-scope API-token
+/// request with `x5c` (`token` and `access_token`, ~2.7 kB), built before
+/// the response is: what any WASI 0.2 token server pays at the least.
+fn token_sized() -> String {
+    let token = "t".repeat(1_300);
+    format!(r#"{{"token":"{token}","access_token":"{token}","expires_in":300,"issued_at":"2026-12-07T00:00:00Z"}}"#)
+}
+
 /// The status and body for one request.
 fn route(request: &IncomingRequest) -> (u16, String) {
     let target = request.path_with_query().unwrap_or_default();
     let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
     match path {
         "/empty" => (200, String::new()),
+        "/token-sized" => (200, token_sized()),
         "/sign" | "/sign-jwt-simple" => {
             let Some(n) = count(query) else {
                 return (400, format!("n must be 2..={MAX_SIGNATURES}\n"));
