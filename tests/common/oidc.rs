@@ -228,7 +228,10 @@ fn build(
     let root = repository_root();
     let (target, features): (&str, &[&str]) = match kind {
         Build::Shipped => ("wasm32-wasip1", &["--features", "snapshot"]),
-        Build::P3 => ("wasm32-wasip2", &["--no-default-features", "--features", "spin-p3"]),
+        Build::P3 => (
+            "wasm32-wasip2",
+            &["--no-default-features", "--features", "spin-p3"],
+        ),
     };
     let output = Command::new("cargo")
         .args(["build", "--target", target, "--release", "-p", "scopegate"])
@@ -253,7 +256,14 @@ fn build(
     if kind == Build::Shipped {
         let snapshot = wasm.with_file_name("scopegate.snapshot.wasm");
         let output = Command::new("cargo")
-            .args(["run", "--quiet", "--release", "-p", "scopegate-snapshot", "--"])
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "-p",
+                "scopegate-snapshot",
+                "--",
+            ])
             .arg(&wasm)
             .arg(&snapshot)
             .current_dir(&root)

@@ -42,7 +42,9 @@ async fn entry(request: IncomingRequest, outparam: ResponseOutparam) {
 /// the response is: what any WASI 0.2 token server pays at the least.
 fn token_sized() -> String {
     let token = "t".repeat(1_300);
-    format!(r#"{{"token":"{token}","access_token":"{token}","expires_in":300,"issued_at":"2026-12-07T00:00:00Z"}}"#)
+    format!(
+        r#"{{"token":"{token}","access_token":"{token}","expires_in":300,"issued_at":"2026-12-07T00:00:00Z"}}"#
+    )
 }
 
 /// The status and body for one request.

@@ -75,13 +75,15 @@ fn snapshot(
     }
     let written = dir.join("snapshot.wasm");
     let mut command = wizer()?;
-    command
-        .arg(input)
-        .arg("-o")
-        .arg(&written)
-        .args(["--allow-wasi", "--init-func", "wizer.initialize"]);
+    command.arg(input).arg("-o").arg(&written).args([
+        "--allow-wasi",
+        "--init-func",
+        "wizer.initialize",
+    ]);
     for (name, path) in &preloads {
-        command.arg("--preload").arg(format!("{name}={}", path.display()));
+        command
+            .arg("--preload")
+            .arg(format!("{name}={}", path.display()));
     }
     let status = command
         .status()

@@ -66,7 +66,11 @@ fn stub(types: &[wasmparser::FuncType], functions: &[(String, u32)]) -> Result<V
             .get(*type_index as usize)
             .ok_or_else(|| format!("{name}: no type {type_index}"))?;
         let params: Vec<ValType> = ty.params().iter().map(val_type).collect::<Result<_, _>>()?;
-        let results: Vec<ValType> = ty.results().iter().map(val_type).collect::<Result<_, _>>()?;
+        let results: Vec<ValType> = ty
+            .results()
+            .iter()
+            .map(val_type)
+            .collect::<Result<_, _>>()?;
         type_section.ty().function(params, results);
         let index = u32::try_from(index).map_err(|_| "too many imports".to_string())?;
         function_section.function(index);
@@ -120,7 +124,12 @@ mod tests {
     #[test]
     fn one_valid_stub_per_module_but_wasi() {
         let module = module_importing(&[
-            ("wasi_snapshot_preview1", "fd_write", &[ValType::I32; 4], &[ValType::I32]),
+            (
+                "wasi_snapshot_preview1",
+                "fd_write",
+                &[ValType::I32; 4],
+                &[ValType::I32],
+            ),
             ("spin:kv", "get", &[ValType::I32, ValType::I64], &[]),
             ("spin:kv", "set", &[], &[ValType::I32]),
             ("wasi:http/types", "drop", &[ValType::I32], &[]),
