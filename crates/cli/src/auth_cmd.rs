@@ -9,6 +9,7 @@
 mod cache;
 mod docker_config;
 mod grant;
+mod realm_host;
 mod token_flow;
 
 use std::io::{IsTerminal as _, Read as _};
@@ -48,6 +49,10 @@ pub struct RegistryArgs {
     /// Talk plain HTTP to the registry and its token server.
     #[arg(long)]
     insecure: bool,
+    /// Send credentials to a token realm on a private, loopback, link-local or unspecified
+    /// IP address other than the registry's own host and port (refused otherwise).
+    #[arg(long)]
+    allow_private_realm: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -336,7 +341,7 @@ fn token(args: &TokenArgs) -> Result<ExitCode> {
     let cache_file = if args.no_cache {
         None
     } else {
-        cache::directory().map(|dir| {
+        cache::private_directory().map(|dir| {
             cache::file_for(
                 &dir,
                 &registry.name,
@@ -357,7 +362,7 @@ fn token(args: &TokenArgs) -> Result<ExitCode> {
             is_cached: true,
         },
         None => {
-            let client = Client::new(args.registry.insecure);
+            let client = Client::new(args.registry.insecure, args.registry.allow_private_realm);
             let probes: Vec<String> = scopes
                 .iter()
                 .filter(|scope| scope.resource_type() == "repository")
@@ -454,7 +459,7 @@ fn login(args: &LoginArgs) -> Result<ExitCode> {
     };
     let path = docker_config::config_path()
         .ok_or_else(|| anyhow!("neither DOCKER_CONFIG nor HOME is set: no docker config"))?;
-    let client = Client::new(args.registry.insecure);
+    let client = Client::new(args.registry.insecure, args.registry.allow_private_realm);
     let realm = client.discover(&registry.api_host, &[])?;
     let answer = client.fetch(&realm, &credential.offer(), &[], true)?;
     let Some(refresh_token) = answer.refresh_token else {

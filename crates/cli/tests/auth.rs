@@ -105,10 +105,18 @@ impl World {
         self.registry.host().parse().unwrap()
     }
 
-    /// `scopegate auth ...` as `user`, talking plain HTTP to the test registry.
+    /// `scopegate auth ...` as `user`, talking plain HTTP to the test registry. Its realm
+    /// is scopegate on another loopback port, which needs `--allow-private-realm`.
     fn auth(&self, user: &UserDirs, args: &[&str], stdin: Option<&str>) -> Output {
         let host = self.registry.host();
-        let mut all = vec!["auth", args[0], "--registry", &host, "--insecure"];
+        let mut all = vec![
+            "auth",
+            args[0],
+            "--registry",
+            &host,
+            "--insecure",
+            "--allow-private-realm",
+        ];
         all.extend_from_slice(&args[1..]);
         run_with(&all, stdin, &user.env())
     }
@@ -630,6 +638,7 @@ fn a_credential_helper_from_the_docker_config_is_used() {
             "--registry",
             &host,
             "--insecure",
+            "--allow-private-realm",
             "--scope",
             "repository:team/app:pull",
         ],
@@ -675,7 +684,10 @@ fn the_readme_clean_up_recipe_deletes_pr_tags_by_digest() {
             &format!("REGISTRY={}", world.registry.host()),
         )
         .replace("https://", "http://")
-        .replace("scopegate auth token", "scopegate auth token --insecure");
+        .replace(
+            "scopegate auth token",
+            "scopegate auth token --insecure --allow-private-realm",
+        );
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_scopegate")).parent().unwrap();
     let path = format!(
         "{}:{}",
