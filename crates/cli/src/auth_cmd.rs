@@ -370,7 +370,9 @@ fn token(args: &TokenArgs) -> Result<ExitCode> {
                 .take(1)
                 .collect();
             let realm = client.discover(&registry.api_host, &probes)?;
-            let answer = client.fetch(&realm, &credential.offer(), &canonical, false)?;
+            let answer = client
+                .fetch(&realm, &credential.offer(), &canonical, false)
+                .map_err(|error| stale_login(error, &credential, &registry))?;
             let expires_at = grant::claims(&answer.token)
                 .and_then(|claims| claims.expires_at)
                 .unwrap_or(now.saturating_add(answer.expires_in));
@@ -402,6 +404,28 @@ fn token(args: &TokenArgs) -> Result<ExitCode> {
         }
     };
     Ok(report(args, &registry, &scopes, &issued))
+}
+
+/// `error`, saying first that the stored login is no longer valid when the token server
+/// refused the refresh token from the docker config (revoked, expired, or its user's
+/// password changed): only logging in again helps.
+fn stale_login(
+    error: anyhow::Error,
+    credential: &Credential,
+    registry: &Registry,
+) -> anyhow::Error {
+    let is_refused = error
+        .downcast_ref::<token_flow::Refused>()
+        .is_some_and(|refused| matches!(refused.status, 400 | 401 | 403));
+    if !is_refused || !matches!(credential, Credential::Refresh { .. }) {
+        return error;
+    }
+    let name = &registry.name;
+    error.context(format!(
+        "the login stored for {name} in the docker config is no longer valid (its refresh \
+         token was refused): run `scopegate auth login --registry {name}` (or \
+         `docker login {name}`) again"
+    ))
 }
 
 /// Prints the token as asked and picks the exit code from what it grants.

@@ -556,6 +556,23 @@ fn tokens_with_a_password_an_api_token_an_identity_token_and_none() {
     assert!(skopeo.status.success(), "{}", shown(&skopeo));
     let listed: Value = serde_json::from_slice(&skopeo.stdout).unwrap();
     assert_eq!(listed["Tags"], json!(["v1"]));
+    // After `scopegate refresh revoke`, the stored login no longer works, and the CLI says
+    // what to do about it (not only the token server's `invalid credentials or grant`).
+    world.admin(&["refresh", "revoke", "--account", "alice"], "");
+    let output = world.auth(
+        &docker_user,
+        &["token", "--scope", "repository:team/app:pull"],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "the login stored for {} in the docker config is no longer valid",
+            world.registry.host()
+        )) && stderr(&output).contains("run `scopegate auth login --registry"),
+        "{}",
+        shown(&output)
+    );
 
     // Anonymous: anyone pulls public/**; team/** gets a token with nothing (exit 3).
     let nobody = world.user_dirs("nobody");

@@ -464,3 +464,59 @@ fn a_plain_http_registry_without_insecure_is_named_once_with_the_hint() {
         shown(&output)
     );
 }
+
+#[test]
+fn a_refused_stored_login_says_to_log_in_again() {
+    let fake = Fake::start();
+    let user = User::new();
+    std::fs::create_dir_all(user.docker_dir()).unwrap();
+    std::fs::write(
+        user.docker_dir().join("config.json"),
+        json!({"auths": {fake.host(): {
+            "auth": base64::engine::general_purpose::STANDARD.encode("alice:"),
+            "identitytoken": "sgr_revoked",
+        }}})
+        .to_string(),
+    )
+    .unwrap();
+    fake.answer_token(
+        "400 Bad Request",
+        json!({"error": "invalid_grant", "error_description": "invalid credentials or grant"})
+            .to_string(),
+    );
+    let output = token_for_a_b(&user, &fake, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
+    assert_eq!(stdout(&output), "");
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!(
+            "the login stored for {} in the docker config is no longer valid",
+            fake.host()
+        )) && message.contains(&format!("scopegate auth login --registry {}", fake.host()))
+            && message.contains("invalid credentials or grant"),
+        "{}",
+        shown(&output)
+    );
+    // A password refused is not a stale login.
+    let output = user.run(
+        &[
+            "auth",
+            "token",
+            "--registry",
+            &fake.host(),
+            "--insecure",
+            "-u",
+            "alice",
+            "--password-stdin",
+            "--scope",
+            "repository:a/b:pull",
+        ],
+        Some("wrong"),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
+    assert!(
+        !stderr(&output).contains("no longer valid"),
+        "{}",
+        shown(&output)
+    );
+}

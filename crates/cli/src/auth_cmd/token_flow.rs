@@ -42,6 +42,32 @@ pub struct Answer {
     pub refresh_token: Option<String>,
 }
 
+/// The token server answered an error status: what it said, cut short and stripped of
+/// control characters.
+#[derive(Debug)]
+pub struct Refused {
+    url: String,
+    pub status: u16,
+    /// `: message`, or empty.
+    message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.status {
+            401 | 403 => "refused the credentials",
+            _ => "refused the request",
+        };
+        write!(
+            f,
+            "the token server at {} {what} ({}){}",
+            self.url, self.status, self.message
+        )
+    }
+}
+
+impl std::error::Error for Refused {}
+
 pub struct Client {
     agent: ureq::Agent,
     /// Whether plain HTTP is allowed (`--insecure`).
@@ -159,12 +185,11 @@ impl Client {
         let response = match result {
             Ok(response) => response,
             Err(ureq::Error::Status(status, response)) => {
-                let message = server_message(response);
-                let what = match status {
-                    401 | 403 => "refused the credentials",
-                    _ => "refused the request",
-                };
-                bail!("the token server at {url} {what} ({status}){message}")
+                return Err(anyhow::Error::new(Refused {
+                    url: url.clone(),
+                    status,
+                    message: server_message(response),
+                }))
             }
             Err(error) => return Err(transport(url, error, self.is_insecure)),
         };
