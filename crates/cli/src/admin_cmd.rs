@@ -5,15 +5,27 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::io::{BufRead, IsTerminal};
 
-/// Where the server is and how to authenticate to its admin API.
+/// Where the server is and how to authenticate to its admin API. Global: given before
+/// or after the subcommand (`scopegate user list --server URL`).
 #[derive(Debug, clap::Args)]
 pub struct ServerArgs {
     /// Base URL of scopegate, e.g. https://auth.example.com
-    #[arg(long, env = "SCOPEGATE_URL", default_value = "http://127.0.0.1:3000")]
+    #[arg(
+        long,
+        env = "SCOPEGATE_URL",
+        default_value = "http://127.0.0.1:3000",
+        global = true
+    )]
     pub server: String,
     /// The admin bearer secret (its SHA-256 is the `admin_token_sha256` variable).
-    #[arg(long, env = "SCOPEGATE_ADMIN_SECRET", hide_env_values = true)]
-    pub admin_secret: String,
+    /// Required; a global argument cannot be marked so, `main` checks it.
+    #[arg(
+        long,
+        env = "SCOPEGATE_ADMIN_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_secret: Option<String>,
     /// Print the server's JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -144,10 +156,11 @@ impl<'a> Client<'a> {
     /// the server's message.
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
         let url = format!("{}/admin/{path}", self.server.server.trim_end_matches('/'));
-        let request = self.agent.request(method, &url).set(
-            "Authorization",
-            &format!("Bearer {}", self.server.admin_secret),
-        );
+        let secret = self.server.admin_secret.as_deref().unwrap_or_default();
+        let request = self
+            .agent
+            .request(method, &url)
+            .set("Authorization", &format!("Bearer {secret}"));
         let result = match body {
             Some(body) => request
                 .set("Content-Type", "application/json")
@@ -159,7 +172,7 @@ impl<'a> Client<'a> {
                 let text = response.into_string().context("reading the answer")?;
                 serde_json::from_str(&text).context("the server's answer is not JSON")
             }
-            Err(ureq::Error::Status(401, _)) if self.server.admin_secret.is_empty() => bail!(
+            Err(ureq::Error::Status(401, _)) if secret.is_empty() => bail!(
                 "{method} {url}: 401: no admin secret given (--admin-secret or SCOPEGATE_ADMIN_SECRET)"
             ),
             Err(ureq::Error::Status(401, _)) => bail!(
@@ -515,7 +528,9 @@ pub fn refresh(server: &ServerArgs, command: &RefreshCommand) -> Result<()> {
 /// `scopegate store ...` over this module's admin client.
 pub fn store(server: &ServerArgs, command: &crate::store_cmd::StoreCommand) -> Result<()> {
     let client = Client::new(server);
-    crate::store_cmd::run(command, &|method, path, body| client.call(method, path, body))
+    crate::store_cmd::run(command, &|method, path, body| {
+        client.call(method, path, body)
+    })
 }
 
 /// Runs `scopegate explain ...` against the server.

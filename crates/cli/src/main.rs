@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 mod admin_cmd;
 mod auth_cmd;
@@ -70,8 +70,29 @@ enum Command {
     },
 }
 
+/// The admin commands' server arguments, when the command is one.
+fn server_args(command: &Command) -> Option<&admin_cmd::ServerArgs> {
+    match command {
+        Command::User { server, .. }
+        | Command::Token { server, .. }
+        | Command::Refresh { server, .. }
+        | Command::Store { server, .. }
+        | Command::Explain { server, .. } => Some(server),
+        Command::Policy(_) | Command::Keygen(_) | Command::Auth(_) => None,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if server_args(&cli.command).is_some_and(|server| server.admin_secret.is_none()) {
+        // A global argument cannot be `required` in clap; this is the same usage error.
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "the admin secret is required: --admin-secret SECRET or SCOPEGATE_ADMIN_SECRET",
+            )
+            .exit();
+    }
     let result = match cli.command {
         Command::Policy(command) => return policy_cmd::run(command),
         Command::Auth(command) => return auth_cmd::run(command),
@@ -87,6 +108,77 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests: a panic is how a test fails"
+    )]
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("scopegate").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn server_arguments_work_before_and_after_the_subcommand() {
+        let cases: &[&[&str]] = &[
+            &[
+                "user",
+                "--server",
+                "http://s:1",
+                "--admin-secret",
+                "x",
+                "list",
+            ],
+            &[
+                "user",
+                "list",
+                "--server",
+                "http://s:1",
+                "--admin-secret",
+                "x",
+            ],
+            &[
+                "user",
+                "--admin-secret",
+                "x",
+                "list",
+                "--server",
+                "http://s:1",
+            ],
+            &[
+                "token",
+                "list",
+                "--owner",
+                "alice",
+                "--server",
+                "http://s:1",
+                "--admin-secret",
+                "x",
+            ],
+            &["refresh", "list", "--server=http://s:1", "--admin-secret=x"],
+            &[
+                "store",
+                "export",
+                "--server",
+                "http://s:1",
+                "--admin-secret",
+                "x",
+            ],
+        ];
+        for args in cases {
+            let cli = parse(args).unwrap_or_else(|error| panic!("{args:?}: {error}"));
+            let server = server_args(&cli.command).unwrap();
+            assert_eq!(server.server, "http://s:1", "{args:?}");
+            assert_eq!(server.admin_secret.as_deref(), Some("x"), "{args:?}");
         }
     }
 }
