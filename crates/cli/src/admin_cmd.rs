@@ -68,8 +68,8 @@ pub enum UserCommand {
 pub enum TokenCommand {
     /// Create an API token; its secret is printed once.
     Create {
-        /// personal, deploy or job
-        #[arg(long)]
+        /// The kind of token: a person's, a deployment's, or a short-lived job's.
+        #[arg(long, value_parser = ["personal", "deploy", "job"])]
         kind: String,
         /// The account the token acts for.
         #[arg(long)]

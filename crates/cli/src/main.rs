@@ -181,4 +181,34 @@ mod tests {
             assert_eq!(server.admin_secret.as_deref(), Some("x"), "{args:?}");
         }
     }
+
+    /// Usage errors exit 2, as clap reports them, with a message a user can act on.
+    fn usage_error(args: &[&str]) -> String {
+        match parse(args) {
+            Ok(cli) => panic!("{args:?} parsed: {cli:?}"),
+            Err(error) => {
+                assert_eq!(error.exit_code(), 2, "{args:?}: {error}");
+                error.to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_token_kind_is_a_usage_error_listing_the_kinds() {
+        let message = usage_error(&["token", "create", "--kind", "foo", "--owner", "alice"]);
+        assert!(
+            message.contains("[possible values: personal, deploy, job]"),
+            "{message}"
+        );
+        for kind in ["password", "oidc"] {
+            let message = usage_error(&["token", "create", "--kind", kind, "--owner", "alice"]);
+            assert!(message.contains("invalid value"), "{message}");
+        }
+        for kind in ["personal", "deploy", "job"] {
+            assert!(
+                parse(&["token", "create", "--kind", kind, "--owner", "alice"]).is_ok(),
+                "{kind}"
+            );
+        }
+    }
 }
