@@ -45,11 +45,14 @@ pub enum UserCommand {
     List,
     /// Show one user.
     Show { name: String },
-    /// Replace a user's groups.
+    /// Replace a user's groups: every --group given, or none with --none.
     SetGroups {
         name: String,
-        #[arg(long = "group")]
+        #[arg(long = "group", required_unless_present = "none")]
         groups: Vec<String>,
+        /// Remove the user from every group (instead of --group).
+        #[arg(long, conflicts_with = "groups")]
+        none: bool,
     },
     /// Set a new password (prompted, or from standard input).
     Passwd { name: String },
@@ -311,7 +314,7 @@ pub fn user(server: &ServerArgs, command: &UserCommand) -> Result<()> {
             return Ok(());
         }
         UserCommand::Show { name } => client.call("GET", &format!("users/{name}"), None)?,
-        UserCommand::SetGroups { name, groups } => client.call(
+        UserCommand::SetGroups { name, groups, .. } => client.call(
             "PATCH",
             &format!("users/{name}"),
             Some(json!({"groups": groups})),

@@ -194,6 +194,30 @@ mod tests {
     }
 
     #[test]
+    fn set_groups_needs_a_group_or_an_explicit_none() {
+        let message = usage_error(&["user", "set-groups", "alice"]);
+        assert!(message.contains("--group <GROUPS>"), "{message}");
+        usage_error(&["user", "set-groups", "alice", "--group", "a", "--none"]);
+        for (args, expected) in [
+            (&["--group", "a", "--group", "b"][..], vec!["a", "b"]),
+            (&["--none"][..], vec![]),
+        ] {
+            let all: Vec<&str> = ["user", "set-groups", "alice"]
+                .into_iter()
+                .chain(args.iter().copied())
+                .collect();
+            let Command::User {
+                command: admin_cmd::UserCommand::SetGroups { groups, .. },
+                ..
+            } = parse(&all).unwrap().command
+            else {
+                panic!("{all:?}")
+            };
+            assert_eq!(groups, expected, "{all:?}");
+        }
+    }
+
+    #[test]
     fn an_unknown_token_kind_is_a_usage_error_listing_the_kinds() {
         let message = usage_error(&["token", "create", "--kind", "foo", "--owner", "alice"]);
         assert!(
