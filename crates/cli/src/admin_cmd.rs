@@ -2,6 +2,8 @@
 //! running scopegate, so nobody edits the key-value store by hand.
 
 use anyhow::{bail, Context, Result};
+
+use crate::confirm::confirm;
 use serde_json::{json, Value};
 use std::io::{BufRead, IsTerminal};
 
@@ -60,8 +62,12 @@ pub enum UserCommand {
     Disable { name: String },
     /// Allow a disabled user again.
     Enable { name: String },
-    /// Delete a user with their API and refresh tokens.
-    Delete { name: String },
+    /// Delete a user with their API and refresh tokens (asks first on a terminal).
+    Delete {
+        name: String,
+        #[command(flatten)]
+        yes: Yes,
+    },
     /// Lift a lockout after repeated password failures.
     Unlock { name: String },
 }
@@ -100,6 +106,8 @@ pub enum TokenCommand {
         id: Option<String>,
         #[arg(long, conflicts_with = "id")]
         secret: bool,
+        #[command(flatten)]
+        yes: Yes,
     },
 }
 
@@ -121,7 +129,18 @@ pub enum RefreshCommand {
         account: Option<String>,
         #[arg(long, conflicts_with = "id")]
         secret: bool,
+        #[command(flatten)]
+        yes: Yes,
     },
+}
+
+/// `--yes` of the commands that delete or revoke.
+#[derive(Debug, clap::Args)]
+pub struct Yes {
+    /// Do not ask for confirmation (it is asked only when stdin is a terminal; scripts
+    /// are never asked).
+    #[arg(long, short = 'y')]
+    yes: bool,
 }
 
 /// `scopegate explain ...` against the server's compiled policy and users.
@@ -337,7 +356,13 @@ pub fn user(server: &ServerArgs, command: &UserCommand) -> Result<()> {
             &format!("users/{name}"),
             Some(json!({"disabled": false})),
         )?,
-        UserCommand::Delete { name } => client.call("DELETE", &format!("users/{name}"), None)?,
+        UserCommand::Delete { name, yes } => {
+            confirm(
+                &format!("Delete user {name} with all their API and refresh tokens?"),
+                yes.yes,
+            )?;
+            client.call("DELETE", &format!("users/{name}"), None)?
+        }
         UserCommand::Unlock { name } => {
             client.call("POST", &format!("users/{name}/unlock"), None)?
         }
@@ -445,7 +470,15 @@ pub fn token(server: &ServerArgs, command: &TokenCommand) -> Result<()> {
                 print_tokens(v["tokens"].as_array().map_or(&[], Vec::as_slice))
             });
         }
-        TokenCommand::Revoke { id, secret } => {
+        TokenCommand::Revoke { id, secret, yes } => {
+            let what = id.as_deref().map_or_else(
+                || "the API token whose secret you give next".to_string(),
+                |id| format!("API token {id}"),
+            );
+            confirm(
+                &format!("Revoke {what} and the refresh tokens issued through it?"),
+                yes.yes,
+            )?;
             let answer = match (id, secret) {
                 (_, true) => {
                     let token = read_secret("API token secret: ")?;
@@ -500,7 +533,14 @@ pub fn refresh(server: &ServerArgs, command: &RefreshCommand) -> Result<()> {
             id,
             account,
             secret,
+            yes,
         } => {
+            let what = match (id, account) {
+                (Some(id), _) => format!("refresh token {id}"),
+                (None, Some(account)) => format!("every refresh token of {account}"),
+                (None, None) => "the refresh token you give next".to_string(),
+            };
+            confirm(&format!("Revoke {what}?"), yes.yes)?;
             let answer = match (id, account, secret) {
                 (None, None, true) => {
                     let token = read_secret("Refresh token (identity token): ")?;
@@ -585,7 +625,8 @@ mod tests {
             parse(&["token", "revoke", "--secret"]),
             Ok(Cli::Token(TokenCommand::Revoke {
                 id: None,
-                secret: true
+                secret: true,
+                ..
             }))
         ));
         assert!(matches!(

@@ -10,6 +10,7 @@ use clap::{CommandFactory as _, Parser, Subcommand};
 
 mod admin_cmd;
 mod auth_cmd;
+mod confirm;
 mod keygen;
 mod policy_cmd;
 mod private_files;
