@@ -39,17 +39,24 @@ pub enum UserCommand {
     /// Create a user; the password is prompted for without echo, or read
     /// from the first line of standard input when it is not a terminal.
     Add {
+        /// The new user's name (their account, `{account}` in the policy).
         name: String,
+        /// A group to put the user in (repeatable).
         #[arg(long = "group")]
         groups: Vec<String>,
     },
     /// List users.
     List,
     /// Show one user.
-    Show { name: String },
+    Show {
+        /// The user's name.
+        name: String,
+    },
     /// Replace a user's groups: every --group given, or none with --none.
     SetGroups {
+        /// The user's name.
         name: String,
+        /// A group of the user from now on (repeatable): their groups become exactly these.
         #[arg(long = "group", required_unless_present = "none")]
         groups: Vec<String>,
         /// Remove the user from every group (instead of --group).
@@ -57,19 +64,32 @@ pub enum UserCommand {
         none: bool,
     },
     /// Set a new password (prompted, or from standard input).
-    Passwd { name: String },
+    Passwd {
+        /// The user's name.
+        name: String,
+    },
     /// Refuse all logins of a user (their tokens stop working too).
-    Disable { name: String },
+    Disable {
+        /// The user's name.
+        name: String,
+    },
     /// Allow a disabled user again.
-    Enable { name: String },
+    Enable {
+        /// The user's name.
+        name: String,
+    },
     /// Delete a user with their API and refresh tokens (asks first on a terminal).
     Delete {
+        /// The user's name.
         name: String,
         #[command(flatten)]
         yes: Yes,
     },
     /// Lift a lockout after repeated password failures.
-    Unlock { name: String },
+    Unlock {
+        /// The user's name.
+        name: String,
+    },
 }
 
 /// `scopegate token ...`
@@ -95,6 +115,7 @@ pub enum TokenCommand {
     },
     /// List API tokens (never their secrets).
     List {
+        /// Only the tokens of this user.
         #[arg(long)]
         owner: Option<String>,
     },
@@ -102,8 +123,10 @@ pub enum TokenCommand {
     /// --secret by the secret itself, read from standard input (prompted on
     /// a terminal) and sent in the request body, never in a URL.
     Revoke {
+        /// The token's id (as `token list` shows it), at least 8 characters of it.
         #[arg(required_unless_present = "secret")]
         id: Option<String>,
+        /// Revoke by the token's secret, read from standard input.
         #[arg(long, conflicts_with = "id")]
         secret: bool,
         #[command(flatten)]
@@ -116,6 +139,7 @@ pub enum TokenCommand {
 pub enum RefreshCommand {
     /// List refresh tokens.
     List {
+        /// Only the refresh tokens of this account.
         #[arg(long)]
         account: Option<String>,
     },
@@ -124,9 +148,12 @@ pub enum RefreshCommand {
     /// or podman auth file), read from standard input (prompted on a
     /// terminal) and sent in the request body, never in a URL.
     Revoke {
+        /// The refresh token's id (as `refresh list` shows it).
         id: Option<String>,
+        /// Revoke every refresh token of this account.
         #[arg(long, conflicts_with_all = ["id", "secret"])]
         account: Option<String>,
+        /// Revoke by the refresh token itself, read from standard input.
         #[arg(long, conflicts_with = "id")]
         secret: bool,
         #[command(flatten)]
@@ -146,15 +173,21 @@ pub struct Yes {
 /// `scopegate explain ...` against the server's compiled policy and users.
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
+    /// The account asking (none: an anonymous caller).
     #[arg(long)]
     pub account: Option<String>,
+    /// A group the caller is in, in addition to the server's groups of the account
+    /// (repeatable).
     #[arg(long = "group")]
     pub groups: Vec<String>,
-    /// password, personal, deploy or job
+    /// The credential used: password, personal, deploy or job.
     #[arg(long)]
     pub kind: Option<String>,
+    /// A token's scope limit in policy pattern syntax, e.g. 'repository:team/**:pull'
+    /// (repeatable).
     #[arg(long = "limit")]
     pub limits: Vec<String>,
+    /// A scope asked for, `repository:NAME:ACTION[,ACTION...]` (repeatable).
     #[arg(long = "scope", required = true)]
     pub scopes: Vec<String>,
 }

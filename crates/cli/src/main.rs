@@ -194,6 +194,30 @@ mod tests {
         }
     }
 
+    /// `path ARG` for every argument of `command` and its subcommands, at any depth,
+    /// that has no help text (clap's own `--help` and `--version` have theirs).
+    fn arguments_without_help(command: &clap::Command, path: &str, found: &mut Vec<String>) {
+        for argument in command.get_arguments() {
+            let has_help = argument.get_help().is_some() || argument.get_long_help().is_some();
+            if !has_help {
+                found.push(format!("{path} {}", argument.get_id()));
+            }
+        }
+        for subcommand in command.get_subcommands() {
+            let path = format!("{path} {}", subcommand.get_name());
+            arguments_without_help(subcommand, &path, found);
+        }
+    }
+
+    #[test]
+    fn every_argument_has_help() {
+        let mut command = Cli::command();
+        command.build();
+        let mut found = Vec::new();
+        arguments_without_help(&command, "scopegate", &mut found);
+        assert!(found.is_empty(), "arguments without help: {found:#?}");
+    }
+
     #[test]
     fn set_groups_needs_a_group_or_an_explicit_none() {
         let message = usage_error(&["user", "set-groups", "alice"]);
