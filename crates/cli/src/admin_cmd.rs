@@ -109,7 +109,8 @@ pub enum TokenCommand {
         /// Scope limit in policy pattern syntax, e.g. 'repository:team/**:pull'; repeatable.
         #[arg(long = "scope")]
         scopes: Vec<String>,
-        /// Lifetime: 90d, 12h, 15m, 3600s or seconds.
+        /// Lifetime: 90d, 12h, 15m, 3600s or seconds. Without it: 90 days for personal
+        /// and deploy tokens (at most 400 days), 15 minutes for job tokens (at most 1 hour).
         #[arg(long)]
         ttl: Option<String>,
     },
@@ -640,6 +641,7 @@ pub fn explain(server: &ServerArgs, args: &ExplainArgs) -> Result<()> {
 mod tests {
     use super::{parse_ttl, RefreshCommand, TokenCommand};
     use clap::Parser;
+    use scopegate::admin;
 
     #[derive(Debug, Parser)]
     enum Cli {
@@ -674,6 +676,32 @@ mod tests {
             &["token", "revoke"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
+
+    /// `--help` states the server's real defaults and limits (`scopegate::admin`).
+    #[test]
+    fn ttl_help_states_the_defaults() {
+        use clap::CommandFactory as _;
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("token")
+            .and_then(|token| token.find_subcommand_mut("create"))
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let days = |seconds: u64| format!("{} days", seconds / 86_400);
+        for expected in [
+            format!(
+                "{} for personal and deploy tokens",
+                days(admin::DEFAULT_TOKEN_TTL)
+            ),
+            format!("(at most {})", days(admin::MAX_TOKEN_TTL)),
+            format!("{} minutes for job tokens", admin::DEFAULT_JOB_TTL / 60),
+            format!("(at most {} hour)", admin::MAX_JOB_TTL / 3600),
+        ] {
+            assert!(help.contains(&expected), "{expected:?} in {help}");
         }
     }
 
