@@ -686,8 +686,14 @@ fn the_readme_clean_up_recipe_deletes_pr_tags_by_digest() {
     );
     let push_token = token_of(&output, 0);
     world.push(&push_token, "team/app", "v1", "release");
-    world.push(&push_token, "team/app", "pr-1", "preview one");
+    let preview_one = world.push(&push_token, "team/app", "pr-1", "preview one");
     world.push(&push_token, "team/app", "pr-2", "preview two");
+    // `deploy` tagged from pr-1: the same manifest, which deleting pr-1 would delete too.
+    let deploy_digest = world.push(&push_token, "team/app", "deploy", "preview one");
+    assert_eq!(deploy_digest, preview_one);
+    // pr-3 and pr-4 share a manifest that no kept tag points to: deleted once, both go.
+    world.push(&push_token, "team/app", "pr-3", "preview three");
+    world.push(&push_token, "team/app", "pr-4", "preview three");
     let output = world.auth(
         &alice,
         &["login", "-u", "alice", "--password-stdin"],
@@ -723,14 +729,20 @@ fn the_readme_clean_up_recipe_deletes_pr_tags_by_digest() {
     assert!(ran.status.success(), "{script}\n{}", shown(&ran));
     let printed = stdout(&ran);
     assert!(
-        printed.contains("deleted team/app:pr-1 (sha256:")
-            && printed.contains("deleted team/app:pr-2 (sha256:"),
+        printed.contains(&format!(
+            "kept team/app:pr-1: a tag that stays points to {preview_one} too"
+        )) && printed.contains("deleted team/app:pr-2 (sha256:")
+            && printed.contains("deleted team/app:pr-3 (sha256:")
+            && printed.contains("deleted team/app:pr-4 (sha256:"),
         "{printed}"
     );
-    assert_eq!(world.tags("team/app", &push_token), json!(["v1"]));
+    assert_eq!(
+        world.tags("team/app", &push_token),
+        json!(["deploy", "pr-1", "v1"])
+    );
 
     // Without `delete` (a deploy token never deletes) the recipe stops at exit code 3.
-    world.push(&push_token, "team/app", "pr-3", "preview three");
+    world.push(&push_token, "team/app", "pr-5", "preview five");
     let created = world.admin(
         &[
             "token", "create", "--kind", "deploy", "--owner", "alice", "--name", "recipe", "--json",
@@ -753,7 +765,10 @@ fn the_readme_clean_up_recipe_deletes_pr_tags_by_digest() {
         "{}",
         shown(&ran)
     );
-    assert_eq!(world.tags("team/app", &push_token), json!(["pr-3", "v1"]));
+    assert_eq!(
+        world.tags("team/app", &push_token),
+        json!(["deploy", "pr-1", "pr-5", "v1"])
+    );
 }
 
 /// The shell block after the `scripts-and-ci-recipe` marker in the README.
