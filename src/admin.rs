@@ -126,7 +126,7 @@ struct UserChange {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
-    kind: CredentialKind,
+    kind: TokenKind,
     owner: String,
     name: String,
     /// Scope limits in policy pattern syntax.
@@ -135,6 +135,27 @@ struct NewToken {
     /// Lifetime in seconds; defaults depend on the kind.
     #[serde(default)]
     ttl_seconds: Option<u64>,
+}
+
+/// The kinds of API token the admin API creates: exactly these, so an unknown `kind` is
+/// answered with this list (passwords and OIDC ID tokens are credential kinds too, but no
+/// token of theirs is ever created).
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum TokenKind {
+    Personal,
+    Deploy,
+    Job,
+}
+
+impl From<TokenKind> for CredentialKind {
+    fn from(kind: TokenKind) -> CredentialKind {
+        match kind {
+            TokenKind::Personal => CredentialKind::Personal,
+            TokenKind::Deploy => CredentialKind::Deploy,
+            TokenKind::Job => CredentialKind::Job,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -372,14 +393,12 @@ impl Admin<'_, '_> {
                     .map_err(|error| Error::bad_request(format!("scope limit: {error}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let kind = CredentialKind::from(new.kind);
         let (default_ttl, max_ttl) = match new.kind {
-            CredentialKind::Job => (DEFAULT_JOB_TTL, MAX_JOB_TTL),
-            CredentialKind::Personal | CredentialKind::Deploy => (DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL),
-            CredentialKind::Password | CredentialKind::Oidc => {
-                return Err(Error::bad_request("kind must be personal, deploy or job"))
-            }
+            TokenKind::Job => (DEFAULT_JOB_TTL, MAX_JOB_TTL),
+            TokenKind::Personal | TokenKind::Deploy => (DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL),
         };
-        if new.kind == CredentialKind::Job && !is_single_repository(&limits) {
+        if kind == CredentialKind::Job && !is_single_repository(&limits) {
             return Err(Error::bad_request(
                 "a job token needs exactly one scope limit naming one repository, e.g. repository:team/app:pull,push",
             ));
@@ -388,18 +407,18 @@ impl Admin<'_, '_> {
         if ttl == 0 || ttl > max_ttl {
             return Err(Error::bad_request(format!(
                 "ttl_seconds for a {} token must be between 1 and {max_ttl}",
-                new.kind.as_str()
+                kind.as_str()
             )));
         }
         let prefix = TOKEN_PREFIXES
             .iter()
-            .find(|(_, kind)| *kind == new.kind)
+            .find(|(_, prefix_kind)| *prefix_kind == kind)
             .map_or("sgp_", |(prefix, _)| prefix);
         let token = secret::new_token(prefix)?;
         let id = secret::digest_hex(&token);
         let record = TokenRecord {
             v: VERSION,
-            kind: new.kind,
+            kind,
             owner: new.owner,
             owner_id: owner.id,
             name: new.name,
@@ -744,4 +763,44 @@ fn query_value(query: &str, name: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes())
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests: a panic is how a test fails"
+    )]
+
+    use super::*;
+
+    /// The admin API's answer to a token `kind` it does not create names only the kinds
+    /// it does.
+    #[test]
+    fn an_unknown_token_kind_is_answered_with_the_kinds_that_exist() {
+        let body = |kind: &str| json!({"kind": kind, "owner": "alice", "name": "n"}).to_string();
+        for kind in ["foo", "password", "oidc", "Personal"] {
+            let message = serde_json::from_str::<NewToken>(&body(kind))
+                .err()
+                .unwrap_or_else(|| panic!("{kind} accepted"))
+                .to_string();
+            let (_, expected) = message.split_once("expected").unwrap_or_default();
+            assert!(
+                expected.starts_with(" one of `personal`, `deploy`, `job`")
+                    && !expected.contains("password")
+                    && !expected.contains("oidc"),
+                "{kind}: {message}"
+            );
+        }
+        for (kind, expected) in [
+            ("personal", CredentialKind::Personal),
+            ("deploy", CredentialKind::Deploy),
+            ("job", CredentialKind::Job),
+        ] {
+            let new: NewToken = serde_json::from_str(&body(kind)).unwrap();
+            assert_eq!(CredentialKind::from(new.kind), expected);
+        }
+    }
 }

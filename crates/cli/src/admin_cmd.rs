@@ -2,18 +2,32 @@
 //! running scopegate, so nobody edits the key-value store by hand.
 
 use anyhow::{bail, Context, Result};
+
+use crate::confirm::confirm;
 use serde_json::{json, Value};
 use std::io::{BufRead, IsTerminal};
 
-/// Where the server is and how to authenticate to its admin API.
+/// Where the server is and how to authenticate to its admin API. Global: given before
+/// or after the subcommand (`scopegate user list --server URL`).
 #[derive(Debug, clap::Args)]
 pub struct ServerArgs {
     /// Base URL of scopegate, e.g. https://auth.example.com
-    #[arg(long, env = "SCOPEGATE_URL", default_value = "http://127.0.0.1:3000")]
+    #[arg(
+        long,
+        env = "SCOPEGATE_URL",
+        default_value = "http://127.0.0.1:3000",
+        global = true
+    )]
     pub server: String,
     /// The admin bearer secret (its SHA-256 is the `admin_token_sha256` variable).
-    #[arg(long, env = "SCOPEGATE_ADMIN_SECRET", hide_env_values = true)]
-    pub admin_secret: String,
+    /// Required; a global argument cannot be marked so, `main` checks it.
+    #[arg(
+        long,
+        env = "SCOPEGATE_ADMIN_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_secret: Option<String>,
     /// Print the server's JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -25,30 +39,57 @@ pub enum UserCommand {
     /// Create a user; the password is prompted for without echo, or read
     /// from the first line of standard input when it is not a terminal.
     Add {
+        /// The new user's name (their account, `{account}` in the policy).
         name: String,
+        /// A group to put the user in (repeatable).
         #[arg(long = "group")]
         groups: Vec<String>,
     },
     /// List users.
     List,
     /// Show one user.
-    Show { name: String },
-    /// Replace a user's groups.
-    SetGroups {
+    Show {
+        /// The user's name.
         name: String,
-        #[arg(long = "group")]
+    },
+    /// Replace a user's groups: every --group given, or none with --none.
+    SetGroups {
+        /// The user's name.
+        name: String,
+        /// A group of the user from now on (repeatable): their groups become exactly these.
+        #[arg(long = "group", required_unless_present = "none")]
         groups: Vec<String>,
+        /// Remove the user from every group (instead of --group).
+        #[arg(long, conflicts_with = "groups")]
+        none: bool,
     },
     /// Set a new password (prompted, or from standard input).
-    Passwd { name: String },
+    Passwd {
+        /// The user's name.
+        name: String,
+    },
     /// Refuse all logins of a user (their tokens stop working too).
-    Disable { name: String },
+    Disable {
+        /// The user's name.
+        name: String,
+    },
     /// Allow a disabled user again.
-    Enable { name: String },
-    /// Delete a user with their API and refresh tokens.
-    Delete { name: String },
+    Enable {
+        /// The user's name.
+        name: String,
+    },
+    /// Delete a user with their API and refresh tokens (asks first on a terminal).
+    Delete {
+        /// The user's name.
+        name: String,
+        #[command(flatten)]
+        yes: Yes,
+    },
     /// Lift a lockout after repeated password failures.
-    Unlock { name: String },
+    Unlock {
+        /// The user's name.
+        name: String,
+    },
 }
 
 /// `scopegate token ...`
@@ -56,8 +97,8 @@ pub enum UserCommand {
 pub enum TokenCommand {
     /// Create an API token; its secret is printed once.
     Create {
-        /// personal, deploy or job
-        #[arg(long)]
+        /// The kind of token: a person's, a deployment's, or a short-lived job's.
+        #[arg(long, value_parser = ["personal", "deploy", "job"])]
         kind: String,
         /// The account the token acts for.
         #[arg(long)]
@@ -68,12 +109,14 @@ pub enum TokenCommand {
         /// Scope limit in policy pattern syntax, e.g. 'repository:team/**:pull'; repeatable.
         #[arg(long = "scope")]
         scopes: Vec<String>,
-        /// Lifetime: 90d, 12h, 15m, 3600s or seconds.
+        /// Lifetime: 90d, 12h, 15m, 3600s or seconds. Without it: 90 days for personal
+        /// and deploy tokens (at most 400 days), 15 minutes for job tokens (at most 1 hour).
         #[arg(long)]
         ttl: Option<String>,
     },
     /// List API tokens (never their secrets).
     List {
+        /// Only the tokens of this user.
         #[arg(long)]
         owner: Option<String>,
     },
@@ -81,10 +124,14 @@ pub enum TokenCommand {
     /// --secret by the secret itself, read from standard input (prompted on
     /// a terminal) and sent in the request body, never in a URL.
     Revoke {
+        /// The token's id (as `token list` shows it), at least 8 characters of it.
         #[arg(required_unless_present = "secret")]
         id: Option<String>,
+        /// Revoke by the token's secret, read from standard input.
         #[arg(long, conflicts_with = "id")]
         secret: bool,
+        #[command(flatten)]
+        yes: Yes,
     },
 }
 
@@ -93,6 +140,7 @@ pub enum TokenCommand {
 pub enum RefreshCommand {
     /// List refresh tokens.
     List {
+        /// Only the refresh tokens of this account.
         #[arg(long)]
         account: Option<String>,
     },
@@ -101,26 +149,46 @@ pub enum RefreshCommand {
     /// or podman auth file), read from standard input (prompted on a
     /// terminal) and sent in the request body, never in a URL.
     Revoke {
+        /// The refresh token's id (as `refresh list` shows it).
         id: Option<String>,
+        /// Revoke every refresh token of this account.
         #[arg(long, conflicts_with_all = ["id", "secret"])]
         account: Option<String>,
+        /// Revoke by the refresh token itself, read from standard input.
         #[arg(long, conflicts_with = "id")]
         secret: bool,
+        #[command(flatten)]
+        yes: Yes,
     },
+}
+
+/// `--yes` of the commands that delete or revoke.
+#[derive(Debug, clap::Args)]
+pub struct Yes {
+    /// Do not ask for confirmation (it is asked only when stdin is a terminal; scripts
+    /// are never asked).
+    #[arg(long, short = 'y')]
+    yes: bool,
 }
 
 /// `scopegate explain ...` against the server's compiled policy and users.
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
+    /// The account asking (none: an anonymous caller).
     #[arg(long)]
     pub account: Option<String>,
+    /// A group the caller is in, in addition to the server's groups of the account
+    /// (repeatable).
     #[arg(long = "group")]
     pub groups: Vec<String>,
-    /// password, personal, deploy or job
+    /// The credential used: password, personal, deploy or job.
     #[arg(long)]
     pub kind: Option<String>,
+    /// A token's scope limit in policy pattern syntax, e.g. 'repository:team/**:pull'
+    /// (repeatable).
     #[arg(long = "limit")]
     pub limits: Vec<String>,
+    /// A scope asked for, `repository:NAME:ACTION[,ACTION...]` (repeatable).
     #[arg(long = "scope", required = true)]
     pub scopes: Vec<String>,
 }
@@ -144,10 +212,11 @@ impl<'a> Client<'a> {
     /// the server's message.
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
         let url = format!("{}/admin/{path}", self.server.server.trim_end_matches('/'));
-        let request = self.agent.request(method, &url).set(
-            "Authorization",
-            &format!("Bearer {}", self.server.admin_secret),
-        );
+        let secret = self.server.admin_secret.as_deref().unwrap_or_default();
+        let request = self
+            .agent
+            .request(method, &url)
+            .set("Authorization", &format!("Bearer {secret}"));
         let result = match body {
             Some(body) => request
                 .set("Content-Type", "application/json")
@@ -159,7 +228,7 @@ impl<'a> Client<'a> {
                 let text = response.into_string().context("reading the answer")?;
                 serde_json::from_str(&text).context("the server's answer is not JSON")
             }
-            Err(ureq::Error::Status(401, _)) if self.server.admin_secret.is_empty() => bail!(
+            Err(ureq::Error::Status(401, _)) if secret.is_empty() => bail!(
                 "{method} {url}: 401: no admin secret given (--admin-secret or SCOPEGATE_ADMIN_SECRET)"
             ),
             Err(ureq::Error::Status(401, _)) => bail!(
@@ -298,7 +367,7 @@ pub fn user(server: &ServerArgs, command: &UserCommand) -> Result<()> {
             return Ok(());
         }
         UserCommand::Show { name } => client.call("GET", &format!("users/{name}"), None)?,
-        UserCommand::SetGroups { name, groups } => client.call(
+        UserCommand::SetGroups { name, groups, .. } => client.call(
             "PATCH",
             &format!("users/{name}"),
             Some(json!({"groups": groups})),
@@ -321,7 +390,13 @@ pub fn user(server: &ServerArgs, command: &UserCommand) -> Result<()> {
             &format!("users/{name}"),
             Some(json!({"disabled": false})),
         )?,
-        UserCommand::Delete { name } => client.call("DELETE", &format!("users/{name}"), None)?,
+        UserCommand::Delete { name, yes } => {
+            confirm(
+                &format!("Delete user {name} with all their API and refresh tokens?"),
+                yes.yes,
+            )?;
+            client.call("DELETE", &format!("users/{name}"), None)?
+        }
         UserCommand::Unlock { name } => {
             client.call("POST", &format!("users/{name}/unlock"), None)?
         }
@@ -429,7 +504,15 @@ pub fn token(server: &ServerArgs, command: &TokenCommand) -> Result<()> {
                 print_tokens(v["tokens"].as_array().map_or(&[], Vec::as_slice))
             });
         }
-        TokenCommand::Revoke { id, secret } => {
+        TokenCommand::Revoke { id, secret, yes } => {
+            let what = id.as_deref().map_or_else(
+                || "the API token whose secret you give next".to_string(),
+                |id| format!("API token {id}"),
+            );
+            confirm(
+                &format!("Revoke {what} and the refresh tokens issued through it?"),
+                yes.yes,
+            )?;
             let answer = match (id, secret) {
                 (_, true) => {
                     let token = read_secret("API token secret: ")?;
@@ -484,7 +567,14 @@ pub fn refresh(server: &ServerArgs, command: &RefreshCommand) -> Result<()> {
             id,
             account,
             secret,
+            yes,
         } => {
+            let what = match (id, account) {
+                (Some(id), _) => format!("refresh token {id}"),
+                (None, Some(account)) => format!("every refresh token of {account}"),
+                (None, None) => "the refresh token you give next".to_string(),
+            };
+            confirm(&format!("Revoke {what}?"), yes.yes)?;
             let answer = match (id, account, secret) {
                 (None, None, true) => {
                     let token = read_secret("Refresh token (identity token): ")?;
@@ -551,6 +641,7 @@ pub fn explain(server: &ServerArgs, args: &ExplainArgs) -> Result<()> {
 mod tests {
     use super::{parse_ttl, RefreshCommand, TokenCommand};
     use clap::Parser;
+    use scopegate::admin;
 
     #[derive(Debug, Parser)]
     enum Cli {
@@ -569,7 +660,8 @@ mod tests {
             parse(&["token", "revoke", "--secret"]),
             Ok(Cli::Token(TokenCommand::Revoke {
                 id: None,
-                secret: true
+                secret: true,
+                ..
             }))
         ));
         assert!(matches!(
@@ -584,6 +676,32 @@ mod tests {
             &["token", "revoke"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
+
+    /// `--help` states the server's real defaults and limits (`scopegate::admin`).
+    #[test]
+    fn ttl_help_states_the_defaults() {
+        use clap::CommandFactory as _;
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("token")
+            .and_then(|token| token.find_subcommand_mut("create"))
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let days = |seconds: u64| format!("{} days", seconds / 86_400);
+        for expected in [
+            format!(
+                "{} for personal and deploy tokens",
+                days(admin::DEFAULT_TOKEN_TTL)
+            ),
+            format!("(at most {})", days(admin::MAX_TOKEN_TTL)),
+            format!("{} minutes for job tokens", admin::DEFAULT_JOB_TTL / 60),
+            format!("(at most {} hour)", admin::MAX_JOB_TTL / 3600),
+        ] {
+            assert!(help.contains(&expected), "{expected:?} in {help}");
         }
     }
 

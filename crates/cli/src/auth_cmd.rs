@@ -9,6 +9,7 @@
 mod cache;
 mod docker_config;
 mod grant;
+mod realm_host;
 mod token_flow;
 
 use std::io::{IsTerminal as _, Read as _};
@@ -48,6 +49,10 @@ pub struct RegistryArgs {
     /// Talk plain HTTP to the registry and its token server.
     #[arg(long)]
     insecure: bool,
+    /// Send credentials to a token realm on a private, loopback, link-local or unspecified
+    /// IP address other than the registry's own host and port (refused otherwise).
+    #[arg(long)]
+    allow_private_realm: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -336,7 +341,7 @@ fn token(args: &TokenArgs) -> Result<ExitCode> {
     let cache_file = if args.no_cache {
         None
     } else {
-        cache::directory().map(|dir| {
+        cache::private_directory().map(|dir| {
             cache::file_for(
                 &dir,
                 &registry.name,
@@ -357,7 +362,7 @@ fn token(args: &TokenArgs) -> Result<ExitCode> {
             is_cached: true,
         },
         None => {
-            let client = Client::new(args.registry.insecure);
+            let client = Client::new(args.registry.insecure, args.registry.allow_private_realm);
             let probes: Vec<String> = scopes
                 .iter()
                 .filter(|scope| scope.resource_type() == "repository")
@@ -365,7 +370,9 @@ fn token(args: &TokenArgs) -> Result<ExitCode> {
                 .take(1)
                 .collect();
             let realm = client.discover(&registry.api_host, &probes)?;
-            let answer = client.fetch(&realm, &credential.offer(), &canonical, false)?;
+            let answer = client
+                .fetch(&realm, &credential.offer(), &canonical, false)
+                .map_err(|error| stale_login(error, &credential, &registry))?;
             let expires_at = grant::claims(&answer.token)
                 .and_then(|claims| claims.expires_at)
                 .unwrap_or(now.saturating_add(answer.expires_in));
@@ -397,6 +404,28 @@ fn token(args: &TokenArgs) -> Result<ExitCode> {
         }
     };
     Ok(report(args, &registry, &scopes, &issued))
+}
+
+/// `error`, saying first that the stored login is no longer valid when the token server
+/// refused the refresh token from the docker config (revoked, expired, or its user's
+/// password changed): only logging in again helps.
+fn stale_login(
+    error: anyhow::Error,
+    credential: &Credential,
+    registry: &Registry,
+) -> anyhow::Error {
+    let is_refused = error
+        .downcast_ref::<token_flow::Refused>()
+        .is_some_and(|refused| matches!(refused.status, 400 | 401 | 403));
+    if !is_refused || !matches!(credential, Credential::Refresh { .. }) {
+        return error;
+    }
+    let name = &registry.name;
+    error.context(format!(
+        "the login stored for {name} in the docker config is no longer valid (its refresh \
+         token was refused): run `scopegate auth login --registry {name}` (or \
+         `docker login {name}`) again"
+    ))
 }
 
 /// Prints the token as asked and picks the exit code from what it grants.
@@ -454,7 +483,7 @@ fn login(args: &LoginArgs) -> Result<ExitCode> {
     };
     let path = docker_config::config_path()
         .ok_or_else(|| anyhow!("neither DOCKER_CONFIG nor HOME is set: no docker config"))?;
-    let client = Client::new(args.registry.insecure);
+    let client = Client::new(args.registry.insecure, args.registry.allow_private_realm);
     let realm = client.discover(&registry.api_host, &[])?;
     let answer = client.fetch(&realm, &credential.offer(), &[], true)?;
     let Some(refresh_token) = answer.refresh_token else {

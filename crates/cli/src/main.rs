@@ -6,10 +6,11 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 mod admin_cmd;
 mod auth_cmd;
+mod confirm;
 mod keygen;
 mod policy_cmd;
 mod private_files;
@@ -70,8 +71,29 @@ enum Command {
     },
 }
 
+/// The admin commands' server arguments, when the command is one.
+fn server_args(command: &Command) -> Option<&admin_cmd::ServerArgs> {
+    match command {
+        Command::User { server, .. }
+        | Command::Token { server, .. }
+        | Command::Refresh { server, .. }
+        | Command::Store { server, .. }
+        | Command::Explain { server, .. } => Some(server),
+        Command::Policy(_) | Command::Keygen(_) | Command::Auth(_) => None,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if server_args(&cli.command).is_some_and(|server| server.admin_secret.is_none()) {
+        // A global argument cannot be `required` in clap; this is the same usage error.
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "the admin secret is required: --admin-secret SECRET or SCOPEGATE_ADMIN_SECRET",
+            )
+            .exit();
+    }
     let result = match cli.command {
         Command::Policy(command) => return policy_cmd::run(command),
         Command::Auth(command) => return auth_cmd::run(command),
@@ -87,6 +109,155 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests: a panic is how a test fails"
+    )]
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("scopegate").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn server_arguments_work_before_and_after_the_subcommand() {
+        let cases: &[&[&str]] = &[
+            &[
+                "user",
+                "--server",
+                "http://s:1",
+                "--admin-secret",
+                "x",
+                "list",
+            ],
+            &[
+                "user",
+                "list",
+                "--server",
+                "http://s:1",
+                "--admin-secret",
+                "x",
+            ],
+            &[
+                "user",
+                "--admin-secret",
+                "x",
+                "list",
+                "--server",
+                "http://s:1",
+            ],
+            &[
+                "token",
+                "list",
+                "--owner",
+                "alice",
+                "--server",
+                "http://s:1",
+                "--admin-secret",
+                "x",
+            ],
+            &["refresh", "list", "--server=http://s:1", "--admin-secret=x"],
+            &[
+                "store",
+                "export",
+                "--server",
+                "http://s:1",
+                "--admin-secret",
+                "x",
+            ],
+        ];
+        for args in cases {
+            let cli = parse(args).unwrap_or_else(|error| panic!("{args:?}: {error}"));
+            let server = server_args(&cli.command).unwrap();
+            assert_eq!(server.server, "http://s:1", "{args:?}");
+            assert_eq!(server.admin_secret.as_deref(), Some("x"), "{args:?}");
+        }
+    }
+
+    /// Usage errors exit 2, as clap reports them, with a message a user can act on.
+    fn usage_error(args: &[&str]) -> String {
+        match parse(args) {
+            Ok(cli) => panic!("{args:?} parsed: {cli:?}"),
+            Err(error) => {
+                assert_eq!(error.exit_code(), 2, "{args:?}: {error}");
+                error.to_string()
+            }
+        }
+    }
+
+    /// `path ARG` for every argument of `command` and its subcommands, at any depth,
+    /// that has no help text (clap's own `--help` and `--version` have theirs).
+    fn arguments_without_help(command: &clap::Command, path: &str, found: &mut Vec<String>) {
+        for argument in command.get_arguments() {
+            let has_help = argument.get_help().is_some() || argument.get_long_help().is_some();
+            if !has_help {
+                found.push(format!("{path} {}", argument.get_id()));
+            }
+        }
+        for subcommand in command.get_subcommands() {
+            let path = format!("{path} {}", subcommand.get_name());
+            arguments_without_help(subcommand, &path, found);
+        }
+    }
+
+    #[test]
+    fn every_argument_has_help() {
+        let mut command = Cli::command();
+        command.build();
+        let mut found = Vec::new();
+        arguments_without_help(&command, "scopegate", &mut found);
+        assert!(found.is_empty(), "arguments without help: {found:#?}");
+    }
+
+    #[test]
+    fn set_groups_needs_a_group_or_an_explicit_none() {
+        let message = usage_error(&["user", "set-groups", "alice"]);
+        assert!(message.contains("--group <GROUPS>"), "{message}");
+        usage_error(&["user", "set-groups", "alice", "--group", "a", "--none"]);
+        for (args, expected) in [
+            (&["--group", "a", "--group", "b"][..], vec!["a", "b"]),
+            (&["--none"][..], vec![]),
+        ] {
+            let all: Vec<&str> = ["user", "set-groups", "alice"]
+                .into_iter()
+                .chain(args.iter().copied())
+                .collect();
+            let Command::User {
+                command: admin_cmd::UserCommand::SetGroups { groups, .. },
+                ..
+            } = parse(&all).unwrap().command
+            else {
+                panic!("{all:?}")
+            };
+            assert_eq!(groups, expected, "{all:?}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_token_kind_is_a_usage_error_listing_the_kinds() {
+        let message = usage_error(&["token", "create", "--kind", "foo", "--owner", "alice"]);
+        assert!(
+            message.contains("[possible values: personal, deploy, job]"),
+            "{message}"
+        );
+        for kind in ["password", "oidc"] {
+            let message = usage_error(&["token", "create", "--kind", kind, "--owner", "alice"]);
+            assert!(message.contains("invalid value"), "{message}");
+        }
+        for kind in ["personal", "deploy", "job"] {
+            assert!(
+                parse(&["token", "create", "--kind", kind, "--owner", "alice"]).is_ok(),
+                "{kind}"
+            );
         }
     }
 }

@@ -312,7 +312,7 @@ fn answers_read_as_text_and_mistakes_are_named() {
     );
     let unlocked = ok(&scopegate(&host, &["user", "unlock", "ivy"], None));
     assert_eq!(unlocked, "unlocked user ivy\n");
-    let deleted = ok(&scopegate(&host, &["user", "delete", "ivy"], None));
+    let deleted = ok(&scopegate(&host, &["user", "delete", "ivy", "--yes"], None));
     assert_eq!(deleted, "deleted user ivy and 0 API tokens\n");
     let as_json = ok(&scopegate(&host, &["user", "--json", "list"], None));
     serde_json::from_str::<serde_json::Value>(&as_json).expect("--json prints JSON");

@@ -105,10 +105,18 @@ impl World {
         self.registry.host().parse().unwrap()
     }
 
-    /// `scopegate auth ...` as `user`, talking plain HTTP to the test registry.
+    /// `scopegate auth ...` as `user`, talking plain HTTP to the test registry. Its realm
+    /// is scopegate on another loopback port, which needs `--allow-private-realm`.
     fn auth(&self, user: &UserDirs, args: &[&str], stdin: Option<&str>) -> Output {
         let host = self.registry.host();
-        let mut all = vec!["auth", args[0], "--registry", &host, "--insecure"];
+        let mut all = vec![
+            "auth",
+            args[0],
+            "--registry",
+            &host,
+            "--insecure",
+            "--allow-private-realm",
+        ];
         all.extend_from_slice(&args[1..]);
         run_with(&all, stdin, &user.env())
     }
@@ -548,6 +556,23 @@ fn tokens_with_a_password_an_api_token_an_identity_token_and_none() {
     assert!(skopeo.status.success(), "{}", shown(&skopeo));
     let listed: Value = serde_json::from_slice(&skopeo.stdout).unwrap();
     assert_eq!(listed["Tags"], json!(["v1"]));
+    // After `scopegate refresh revoke`, the stored login no longer works, and the CLI says
+    // what to do about it (not only the token server's `invalid credentials or grant`).
+    world.admin(&["refresh", "revoke", "--account", "alice"], "");
+    let output = world.auth(
+        &docker_user,
+        &["token", "--scope", "repository:team/app:pull"],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "the login stored for {} in the docker config is no longer valid",
+            world.registry.host()
+        )) && stderr(&output).contains("run `scopegate auth login --registry"),
+        "{}",
+        shown(&output)
+    );
 
     // Anonymous: anyone pulls public/**; team/** gets a token with nothing (exit 3).
     let nobody = world.user_dirs("nobody");
@@ -630,6 +655,7 @@ fn a_credential_helper_from_the_docker_config_is_used() {
             "--registry",
             &host,
             "--insecure",
+            "--allow-private-realm",
             "--scope",
             "repository:team/app:pull",
         ],
@@ -660,8 +686,14 @@ fn the_readme_clean_up_recipe_deletes_pr_tags_by_digest() {
     );
     let push_token = token_of(&output, 0);
     world.push(&push_token, "team/app", "v1", "release");
-    world.push(&push_token, "team/app", "pr-1", "preview one");
+    let preview_one = world.push(&push_token, "team/app", "pr-1", "preview one");
     world.push(&push_token, "team/app", "pr-2", "preview two");
+    // `deploy` tagged from pr-1: the same manifest, which deleting pr-1 would delete too.
+    let deploy_digest = world.push(&push_token, "team/app", "deploy", "preview one");
+    assert_eq!(deploy_digest, preview_one);
+    // pr-3 and pr-4 share a manifest that no kept tag points to: deleted once, both go.
+    world.push(&push_token, "team/app", "pr-3", "preview three");
+    world.push(&push_token, "team/app", "pr-4", "preview three");
     let output = world.auth(
         &alice,
         &["login", "-u", "alice", "--password-stdin"],
@@ -675,7 +707,10 @@ fn the_readme_clean_up_recipe_deletes_pr_tags_by_digest() {
             &format!("REGISTRY={}", world.registry.host()),
         )
         .replace("https://", "http://")
-        .replace("scopegate auth token", "scopegate auth token --insecure");
+        .replace(
+            "scopegate auth token",
+            "scopegate auth token --insecure --allow-private-realm",
+        );
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_scopegate")).parent().unwrap();
     let path = format!(
         "{}:{}",
@@ -694,14 +729,20 @@ fn the_readme_clean_up_recipe_deletes_pr_tags_by_digest() {
     assert!(ran.status.success(), "{script}\n{}", shown(&ran));
     let printed = stdout(&ran);
     assert!(
-        printed.contains("deleted team/app:pr-1 (sha256:")
-            && printed.contains("deleted team/app:pr-2 (sha256:"),
+        printed.contains(&format!(
+            "kept team/app:pr-1: a tag that stays points to {preview_one} too"
+        )) && printed.contains("deleted team/app:pr-2 (sha256:")
+            && printed.contains("deleted team/app:pr-3 (sha256:")
+            && printed.contains("deleted team/app:pr-4 (sha256:"),
         "{printed}"
     );
-    assert_eq!(world.tags("team/app", &push_token), json!(["v1"]));
+    assert_eq!(
+        world.tags("team/app", &push_token),
+        json!(["deploy", "pr-1", "v1"])
+    );
 
     // Without `delete` (a deploy token never deletes) the recipe stops at exit code 3.
-    world.push(&push_token, "team/app", "pr-3", "preview three");
+    world.push(&push_token, "team/app", "pr-5", "preview five");
     let created = world.admin(
         &[
             "token", "create", "--kind", "deploy", "--owner", "alice", "--name", "recipe", "--json",
@@ -724,7 +765,10 @@ fn the_readme_clean_up_recipe_deletes_pr_tags_by_digest() {
         "{}",
         shown(&ran)
     );
-    assert_eq!(world.tags("team/app", &push_token), json!(["pr-3", "v1"]));
+    assert_eq!(
+        world.tags("team/app", &push_token),
+        json!(["deploy", "pr-1", "pr-5", "v1"])
+    );
 }
 
 /// The shell block after the `scripts-and-ci-recipe` marker in the README.

@@ -52,6 +52,32 @@ fn check_accepts_the_shipped_policies() {
     );
 }
 
+/// An unknown field does not hide the other problems of its file or of other files.
+#[test]
+fn check_reports_an_unknown_field_with_every_other_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("a.toml"),
+        "[[allow]]\nwho = [\"group:nobody\"]\nwhat = [\"repository:x\"]\nactions = [\"pull\"]\nwhom = []\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("b.toml"),
+        "[[allow]]\nwho = [\"anyone\"]\nwhat = [\"repository:y\"]\nactions = [\"fly\"]\n",
+    )
+    .unwrap();
+    let out = scopegate(&["policy", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    for want in [
+        "a.toml:2: group \"nobody\" is not defined",
+        "a.toml:5: unknown field `whom`",
+        "b.toml:4: unknown action \"fly\"",
+    ] {
+        assert!(shown.contains(want), "{want:?} in:\n{shown}");
+    }
+}
+
 #[test]
 fn check_rejects_a_broken_copy_with_file_and_line() {
     let dir = copy_of_shipped();

@@ -15,8 +15,10 @@ use crate::source::{
     Effect, GroupSource, IssuerSource, Located, Location, PolicySource, Problem, RuleSource,
 };
 
+// Unknown fields are collected (`unknown`), not refused by serde, so that a file with one
+// is still validated and every problem of every file is reported in one run.
+
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileToml {
     #[serde(default)]
     groups: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
@@ -26,17 +28,24 @@ struct FileToml {
     deny: Vec<Spanned<RuleToml>>,
     #[serde(default)]
     issuer: Vec<Spanned<IssuerToml>>,
+    #[serde(flatten)]
+    unknown: BTreeMap<String, toml::Value>,
 }
 
+const FILE_FIELDS: &[&str] = &["groups", "allow", "deny", "issuer"];
+
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct IssuerToml {
     name: Spanned<String>,
     url: Spanned<String>,
     audience: Spanned<Audience>,
     jwks_url: Option<Spanned<String>>,
     max_age: Option<Spanned<i64>>,
+    #[serde(flatten)]
+    unknown: BTreeMap<String, toml::Value>,
 }
+
+const ISSUER_FIELDS: &[&str] = &["name", "url", "audience", "jwks_url", "max_age"];
 
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -46,7 +55,6 @@ enum Audience {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RuleToml {
     who: Vec<Spanned<String>>,
     what: Vec<Spanned<String>>,
@@ -54,7 +62,11 @@ struct RuleToml {
     description: Option<String>,
     claims: Option<Spanned<toml::Table>>,
     when: Option<Spanned<toml::Table>>,
+    #[serde(flatten)]
+    unknown: BTreeMap<String, toml::Value>,
 }
+
+const RULE_FIELDS: &[&str] = &["who", "what", "actions", "description", "claims", "when"];
 
 impl Policy {
     /// Loads and validates every `DIR/*.toml` (sorted by file name; subdirectories such as
@@ -81,23 +93,137 @@ impl Policy {
     {
         let mut source = PolicySource::default();
         let mut problems = Vec::new();
+        // Unknown fields do not stop validation; a file that does not parse does (its
+        // groups and issuers are unknown, so the other files' references could not be
+        // judged).
+        let mut unknown = Vec::new();
         for (file_index, (name, text)) in files.into_iter().enumerate() {
             source.files.push(name.to_owned());
             let file = u32::try_from(file_index).unwrap_or(u32::MAX);
-            if let Err(problem) = add_file(&mut source, file, name, text) {
-                problems.push(problem);
+            match add_file(&mut source, file, name, text) {
+                Ok(mut found) => unknown.append(&mut found),
+                Err(mut found) => problems.append(&mut found),
             }
         }
-        if !problems.is_empty() {
-            return Err(LoadError { problems });
+        let order = source.files.clone();
+        if problems.is_empty() {
+            match Policy::build(source) {
+                Ok(policy) if unknown.is_empty() => return Ok(policy),
+                Ok(_) => {}
+                Err(mut found) => problems.append(&mut found),
+            }
         }
-        Policy::build(source).map_err(|problems| LoadError { problems })
+        problems.append(&mut unknown);
+        // File order, then line order; the sort is stable, so one line keeps its order.
+        problems.sort_by_key(|problem| {
+            let file = order.iter().position(|name| *name == problem.file);
+            (file, problem.line)
+        });
+        Err(LoadError { problems })
     }
 }
 
-fn add_file(source: &mut PolicySource, file: u32, name: &str, text: &str) -> Result<(), Problem> {
+/// `unknown field `NAME`, expected one of ...` at the line where `field` is set, looked
+/// for from byte `start` on (a table's header).
+fn unknown_field(
+    name: &str,
+    lines: &LineIndex<'_>,
+    field: &str,
+    start: usize,
+    expected: &[&str],
+) -> Problem {
+    Problem {
+        file: name.to_owned(),
+        line: lines.key_line(field, start),
+        message: format!(
+            "unknown field `{field}`, expected one of {}",
+            expected
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The unknown fields of a file that did not deserialize (a missing field, a wrong type),
+/// found in its plain TOML table, so they are reported with that error. Lines are where
+/// each name is first set in the file.
+fn unknown_fields_of_table(name: &str, lines: &LineIndex<'_>, table: &toml::Table) -> Vec<Problem> {
+    let mut found = Vec::new();
+    for (key, value) in table {
+        let (expected, items) = match key.as_str() {
+            "allow" | "deny" => (RULE_FIELDS, value.as_array()),
+            "issuer" => (ISSUER_FIELDS, value.as_array()),
+            "groups" => continue,
+            _ => {
+                found.push(unknown_field(name, lines, key, 0, FILE_FIELDS));
+                continue;
+            }
+        };
+        for item in items
+            .into_iter()
+            .flatten()
+            .filter_map(toml::Value::as_table)
+        {
+            for field in item
+                .keys()
+                .filter(|field| !expected.contains(&field.as_str()))
+            {
+                found.push(unknown_field(name, lines, field, 0, expected));
+            }
+        }
+    }
+    found
+}
+
+/// Adds the file's items to `source`, and gives its unknown fields as problems; or the
+/// problems that kept it from being read: a syntax error, or a missing field or wrong type
+/// together with the unknown fields.
+fn add_file(
+    source: &mut PolicySource,
+    file: u32,
+    name: &str,
+    text: &str,
+) -> Result<Vec<Problem>, Vec<Problem>> {
     let lines = LineIndex::new(text);
-    let parsed: FileToml = toml::from_str(text).map_err(|e| toml_problem(name, &lines, &e))?;
+    let mut parsed: FileToml = match toml::from_str(text) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let mut problems = toml::from_str::<toml::Table>(text)
+                .map(|table| unknown_fields_of_table(name, &lines, &table))
+                .unwrap_or_default();
+            problems.push(toml_problem(name, &lines, &error));
+            return Err(problems);
+        }
+    };
+    let mut unknown = Vec::new();
+    for field in parsed.unknown.keys() {
+        unknown.push(unknown_field(name, &lines, field, 0, FILE_FIELDS));
+    }
+    for rule in parsed.allow.iter().chain(&parsed.deny) {
+        for field in rule.get_ref().unknown.keys() {
+            unknown.push(unknown_field(
+                name,
+                &lines,
+                field,
+                rule.span().start,
+                RULE_FIELDS,
+            ));
+        }
+    }
+    for issuer in &parsed.issuer {
+        for field in issuer.get_ref().unknown.keys() {
+            unknown.push(unknown_field(
+                name,
+                &lines,
+                field,
+                issuer.span().start,
+                ISSUER_FIELDS,
+            ));
+        }
+    }
+    parsed.unknown.clear();
     let at = |span: std::ops::Range<usize>| Location {
         file,
         line: lines.line(span.start),
@@ -161,10 +287,12 @@ fn add_file(source: &mut PolicySource, file: u32, name: &str, text: &str) -> Res
             let claims = match rule.claims {
                 Some(claims) => {
                     let claims_at = at(claims.span());
-                    let json = table_to_json(claims.into_inner()).map_err(|message| Problem {
-                        file: name.to_owned(),
-                        line: claims_at.line,
-                        message,
+                    let json = table_to_json(claims.into_inner()).map_err(|message| {
+                        vec![Problem {
+                            file: name.to_owned(),
+                            line: claims_at.line,
+                            message,
+                        }]
                     })?;
                     Some(Located {
                         at: claims_at,
@@ -178,10 +306,12 @@ fn add_file(source: &mut PolicySource, file: u32, name: &str, text: &str) -> Res
                     let when_at = at(when.span());
                     let mut conditions = Vec::new();
                     flatten_when(&mut Vec::new(), when.into_inner(), &mut conditions).map_err(
-                        |message| Problem {
-                            file: name.to_owned(),
-                            line: when_at.line,
-                            message,
+                        |message| {
+                            vec![Problem {
+                                file: name.to_owned(),
+                                line: when_at.line,
+                                message,
+                            }]
                         },
                     )?;
                     Some(Located {
@@ -208,7 +338,7 @@ fn add_file(source: &mut PolicySource, file: u32, name: &str, text: &str) -> Res
     }
     rules.sort_by_key(|(start, _)| *start);
     source.rules.extend(rules.into_iter().map(|(_, rule)| rule));
-    Ok(())
+    Ok(unknown)
 }
 
 /// `when` as (claim path, pattern) pairs: a nested table (`"kubernetes.io".namespace = ".."`)
@@ -293,6 +423,31 @@ impl<'t> LineIndex<'t> {
     pub(crate) fn line(&self, offset: usize) -> u32 {
         let line = self.starts.partition_point(|start| *start <= offset);
         u32::try_from(line).unwrap_or(u32::MAX)
+    }
+
+    /// The first line from byte `start` on where the key `key` is set (`key = ...`,
+    /// `"key" = ...`, or a `[key]` / `[[key]]` header), else the line of `start`.
+    pub(crate) fn key_line(&self, key: &str, start: usize) -> u32 {
+        let within = self.text.get(start..).unwrap_or_default();
+        let mut offset = start;
+        for line in within.split_inclusive('\n') {
+            let trimmed = line.trim_start();
+            let bare = trimmed.trim_start_matches('[').trim_start();
+            let rest = bare
+                .strip_prefix(key)
+                .or_else(|| {
+                    bare.strip_prefix('"')
+                        .and_then(|r| r.strip_prefix(key))
+                        .and_then(|r| r.strip_prefix('"'))
+                })
+                .map(str::trim_start);
+            if rest.is_some_and(|r| r.starts_with('=') || r.starts_with(']') || r.starts_with('.'))
+            {
+                return self.line(offset);
+            }
+            offset += line.len();
+        }
+        self.line(start)
     }
 
     /// The line of the nearest `[[...]]` table header at or before `offset`, so a rule is
@@ -651,6 +806,39 @@ actions = ["pull"]
         );
         let found = problems(&[("p.toml", text)]);
         assert_eq!(found.len(), 4, "{found:?}");
+    }
+
+    /// An unknown field is one problem among the others of its file and of the other
+    /// files, not the only one reported.
+    #[test]
+    fn an_unknown_field_is_reported_with_every_other_problem() {
+        let with_unknown = "[groups]\nops = []\n\n[[allow]]\nwho = [\"group:nobody\"]\nwhat = [\"repository:x\"]\nactions = [\"pull\"]\nwhom = []\n\n[[deny]]\nwho = [\"anyone\"]\nwhat = [\"repository:Y\"]\nactions = [\"pul\"]\n\n[rules]\n\n[[issuer]]\nname = \"gh\"\nurl = \"https://gh.example\"\naudience = \"a\"\naudiences = \"b\"\n";
+        let other = "[[allow]]\nwho = [\"group:missing\"]\nwhat = [\"repository:z\"]\nactions = [\"pull\"]\n";
+        let found = problems(&[("p.toml", with_unknown), ("q.toml", other)]);
+        let expected = [
+            "p.toml:5: group \"nobody\" is not defined",
+            "p.toml:8: unknown field `whom`",
+            "p.toml:12: pattern \"repository:Y\"",
+            "p.toml:13: unknown action \"pul\"",
+            "p.toml:15: unknown field `rules`",
+            "p.toml:21: unknown field `audiences`",
+            "q.toml:2: group \"missing\" is not defined",
+        ];
+        for want in expected {
+            assert!(
+                found.iter().any(|p| p.starts_with(want)),
+                "wanted {want:?}\nfound {found:#?}"
+            );
+        }
+        assert_eq!(found.len(), expected.len(), "{found:#?}");
+        // In file order, then line order.
+        let mut sorted = found.clone();
+        sorted.sort_by_key(|p| {
+            let (file, rest) = p.split_once(':').unwrap();
+            let line: u32 = rest.split_once(':').unwrap().0.parse().unwrap();
+            (file.to_string(), line)
+        });
+        assert_eq!(found, sorted);
     }
 
     #[test]

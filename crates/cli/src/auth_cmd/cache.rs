@@ -4,7 +4,10 @@
 //!
 //! Security-sensitive: cached tokens are bearer credentials. The directory is mode 0700
 //! and each file 0600; a file name is a SHA-256 over the registry, the credential (itself
-//! only as a digest) and the scopes, so neither names nor secrets show.
+//! only as a digest) and the scopes, so neither names nor secrets show. A directory that
+//! is already there is used only when it is the user's own and private (else the cache is
+//! skipped with a warning, and the directory left alone), and entries are opened without
+//! following symlinks.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +15,7 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::private_files::{create_private_dir, write_private};
+use crate::private_files::{check_private_dir, create_private_dir, read_no_follow, write_private};
 
 /// A cached token is not handed out later than this many seconds before its `exp`.
 pub const EXPIRY_MARGIN_SECS: u64 = 30;
@@ -54,6 +57,20 @@ pub fn directory() -> Option<PathBuf> {
     Some(base.join("scopegate").join("tokens"))
 }
 
+/// The token cache directory if it may be used: missing (it will be created private), or
+/// owned by the current user with no access for group or others. Otherwise `None`, with a
+/// warning on stderr saying why.
+pub fn private_directory() -> Option<PathBuf> {
+    let dir = directory()?;
+    match check_private_dir(&dir) {
+        Ok(()) => Some(dir),
+        Err(error) => {
+            eprintln!("warning: not using the token cache: {error:#}");
+            None
+        }
+    }
+}
+
 /// The cache file for `registry`, a credential identity (see `Credential::cache_identity`)
 /// and the scopes in canonical form.
 pub fn file_for(dir: &Path, registry: &str, credential: &str, scopes: &[String]) -> PathBuf {
@@ -74,10 +91,14 @@ pub fn file_for(dir: &Path, registry: &str, credential: &str, scopes: &[String])
 
 /// The entry in `file` if it is there, readable, of this version and fresh at `now`.
 /// Anything else is a miss: the cache never makes a command fail.
+/// A symlink, or a token no realm could have given (see `check_token_text`), is a miss too.
 pub fn read(file: &Path, now: u64, ttl: u64) -> Option<Entry> {
-    let text = std::fs::read(file).ok()?;
+    let text = read_no_follow(file).ok()?;
     let entry: Entry = serde_json::from_slice(&text).ok()?;
-    (entry.v == 1 && entry.is_fresh(now, ttl)).then_some(entry)
+    (entry.v == 1
+        && entry.is_fresh(now, ttl)
+        && super::token_flow::check_token_text(&entry.token).is_ok())
+    .then_some(entry)
 }
 
 /// Stores `entry` in `file`, creating the directory (0700) as needed.
@@ -99,7 +120,7 @@ pub fn prune(dir: &Path, now: u64) {
         if file.extension().is_none_or(|ext| ext != "json") {
             continue;
         }
-        let is_expired = std::fs::read(&file)
+        let is_expired = read_no_follow(&file)
             .ok()
             .and_then(|text| serde_json::from_slice::<Entry>(&text).ok())
             .is_none_or(|entry| entry.expires_at <= now);
@@ -189,6 +210,23 @@ mod tests {
         }
         std::fs::write(&file, "garbage").unwrap();
         assert_eq!(read(&file, 1010, 180), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_and_unprintable_entries_are_misses() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere.json");
+        write(&elsewhere, &entry(1000, 1300)).unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        assert_eq!(read(&elsewhere, 1010, 180), Some(entry(1000, 1300)));
+        assert_eq!(read(&link, 1010, 180), None);
+        let hostile = dir.path().join("hostile.json");
+        let mut planted = entry(1000, 1300);
+        planted.token = "t\r\nX-Injected: yes".into();
+        write(&hostile, &planted).unwrap();
+        assert_eq!(read(&hostile, 1010, 180), None);
     }
 
     #[test]

@@ -42,14 +42,42 @@ pub struct Answer {
     pub refresh_token: Option<String>,
 }
 
+/// The token server answered an error status: what it said, cut short and stripped of
+/// control characters.
+#[derive(Debug)]
+pub struct Refused {
+    url: String,
+    pub status: u16,
+    /// `: message`, or empty.
+    message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.status {
+            401 | 403 => "refused the credentials",
+            _ => "refused the request",
+        };
+        write!(
+            f,
+            "the token server at {} {what} ({}){}",
+            self.url, self.status, self.message
+        )
+    }
+}
+
+impl std::error::Error for Refused {}
+
 pub struct Client {
     agent: ureq::Agent,
     /// Whether plain HTTP is allowed (`--insecure`).
     is_insecure: bool,
+    /// Whether a realm on a private address is trusted (`--allow-private-realm`).
+    is_private_realm_allowed: bool,
 }
 
 impl Client {
-    pub fn new(is_insecure: bool) -> Client {
+    pub fn new(is_insecure: bool, is_private_realm_allowed: bool) -> Client {
         Client {
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(Duration::from_secs(10))
@@ -57,6 +85,7 @@ impl Client {
                 .user_agent(concat!("scopegate/", env!("CARGO_PKG_VERSION")))
                 .build(),
             is_insecure,
+            is_private_realm_allowed,
         }
     }
 
@@ -68,7 +97,8 @@ impl Client {
 
     /// The registry's Bearer challenge: from `GET /v2/`, or when that is open, from the
     /// repository endpoint `probe` (`/v2/NAME/tags/list`). A registry asking for Basic
-    /// only, or for nothing, is an error saying so.
+    /// only, or for nothing, is an error saying so, and so is a realm on a private address
+    /// (see `realm_host`).
     pub fn discover(&self, api_host: &str, probes: &[String]) -> Result<Realm> {
         let mut last_open = String::new();
         for path in std::iter::once("/v2/".to_string()).chain(probes.iter().cloned()) {
@@ -89,7 +119,9 @@ impl Client {
             let challenges = challenge::parse_lines(lines.iter().copied()).map_err(|error| {
                 anyhow!("GET {url}: the registry's WWW-Authenticate header is malformed: {error}")
             })?;
-            return realm_of(&challenges, &url, self.is_insecure);
+            let realm = realm_of(&challenges, &url, self.is_insecure)?;
+            super::realm_host::check(&realm.realm, &url, self.is_private_realm_allowed)?;
+            return Ok(realm);
         }
         bail!("{last_open} answers without authentication: the registry needs no token")
     }
@@ -153,12 +185,11 @@ impl Client {
         let response = match result {
             Ok(response) => response,
             Err(ureq::Error::Status(status, response)) => {
-                let message = server_message(response);
-                let what = match status {
-                    401 | 403 => "refused the credentials",
-                    _ => "refused the request",
-                };
-                bail!("the token server at {url} {what} ({status}){message}")
+                return Err(anyhow::Error::new(Refused {
+                    url: url.clone(),
+                    status,
+                    message: server_message(response),
+                }))
             }
             Err(error) => return Err(transport(url, error, self.is_insecure)),
         };
@@ -172,18 +203,46 @@ impl Client {
             .or_else(|| body["access_token"].as_str())
             .filter(|token| !token.is_empty())
             .ok_or_else(|| anyhow!("the token server at {url} answered without a token"))?;
+        check_token_text(token).map_err(|reason| {
+            anyhow!("the token server at {url} answered a token that {reason}; refused")
+        })?;
+        let refresh_token = body["refresh_token"]
+            .as_str()
+            .filter(|token| !token.is_empty());
+        if let Some(refresh_token) = refresh_token {
+            check_token_text(refresh_token).map_err(|reason| {
+                anyhow!("the token server at {url} answered a refresh token that {reason}; refused")
+            })?;
+        }
         Ok(Answer {
             token: token.to_string(),
             expires_in: body["expires_in"]
                 .as_u64()
                 .filter(|seconds| *seconds > 0)
                 .unwrap_or(DEFAULT_EXPIRES_IN),
-            refresh_token: body["refresh_token"]
-                .as_str()
-                .filter(|token| !token.is_empty())
-                .map(str::to_string),
+            refresh_token: refresh_token.map(str::to_string),
         })
     }
+}
+
+/// Whether `token` may be printed, cached or stored: a JWS (three dot-separated parts) only
+/// of the base64url alphabet and `.`; any other (opaque) token only of printable ASCII
+/// without spaces, the characters an HTTP `Bearer` credential may hold.
+///
+/// Security-sensitive: the token comes from whatever realm the registry names and is
+/// printed to terminals and into `Authorization:` lines; a control character could drive
+/// the terminal or add a header. The reason given never quotes the token.
+pub fn check_token_text(token: &str) -> Result<(), &'static str> {
+    let is_jws = token.split('.').count() == 3;
+    if is_jws {
+        let is_base64url = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if !token.chars().all(is_base64url) {
+            return Err("looks like a JWS but holds characters outside the base64url alphabet");
+        }
+    } else if !token.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("holds control characters, spaces or non-ASCII characters");
+    }
+    Ok(())
 }
 
 /// The Bearer challenge among `challenges`, checked: its realm is an absolute URL, HTTPS
@@ -252,13 +311,27 @@ fn server_message(response: ureq::Response) -> String {
     }
 }
 
+/// `URL: what went wrong`, naming the URL once (ureq's own text names it too).
 fn transport(url: &str, error: ureq::Error, is_insecure: bool) -> anyhow::Error {
     let hint = if is_insecure {
         ""
     } else {
         " (a plain-HTTP registry needs --insecure)"
     };
-    anyhow!("{url}: {error}{hint}")
+    let what = match &error {
+        ureq::Error::Transport(transport) => {
+            let mut what = transport.kind().to_string();
+            if let Some(message) = transport.message() {
+                what = format!("{what}: {message}");
+            }
+            if let Some(source) = std::error::Error::source(transport) {
+                what = format!("{what}: {source}");
+            }
+            what
+        }
+        ureq::Error::Status(status, _) => format!("status {status}"),
+    };
+    anyhow!("{url}: {what}{hint}")
 }
 
 #[cfg(test)]
@@ -278,6 +351,27 @@ mod tests {
             "https://r/v2/",
             is_insecure,
         )
+    }
+
+    #[test]
+    fn tokens_are_refused_unless_printable_without_harm() {
+        let cases = [
+            ("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_", true),
+            ("sgr_0123456789abcdef", true),
+            ("opaque+/=~token", true),
+            ("eyJh.eyJz.sig\u{1b}[2J", false),
+            ("eyJh.eyJz.sig\r\nX-Injected: yes", false),
+            ("eyJh.eyJz.si+g", false),
+            ("opaque\r\nX-Injected: yes", false),
+            ("opaque\u{1b}]0;title\u{7}", false),
+            ("two words", false),
+            ("tab\there", false),
+            ("caf\u{e9}", false),
+            ("csi\u{9b}31m", false),
+        ];
+        for (token, is_accepted) in cases {
+            assert_eq!(check_token_text(token).is_ok(), is_accepted, "{token:?}");
+        }
     }
 
     #[test]
