@@ -17,6 +17,9 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+/// A change that breaks a manifest, for the negative tests.
+type Breakage = dyn Fn(&mut Value);
+
 fn kubernetes_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes")
 }
@@ -152,14 +155,14 @@ fn a_broken_spinapp_is_refused() {
     let (_, _, schema) = spinapp_schema();
     let objects = kustomize::build(&kubernetes_dir().join("base"));
     let app = of_kind(&objects, "SpinApp")[0].clone();
-    let broken = |change: &dyn Fn(&mut Value)| {
+    let broken = |change: &Breakage| {
         let mut app = app.clone();
         change(&mut app);
         let mut problems = openapi::validate(&schema, &app);
         problems.extend(spinapp_rules(&app));
         problems
     };
-    let cases: &[(&str, &dyn Fn(&mut Value))] = &[
+    let cases: &[(&str, &Breakage)] = &[
         (".spec: required field image is missing", &|app| {
             app["spec"].as_object_mut().unwrap().remove("image");
         }),
@@ -338,7 +341,7 @@ fn every_other_object_has_its_kinds_required_fields() {
 #[test]
 fn a_broken_object_is_refused() {
     let objects = kustomize::build(&kubernetes_dir().join("autoscaling"));
-    let cases: &[(&str, &str, &dyn Fn(&mut Value), &str)] = &[
+    let cases: &[(&str, &str, &Breakage, &str)] = &[
         (
             "Ingress",
             "scopegate",
