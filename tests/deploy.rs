@@ -192,7 +192,7 @@ fn a_broken_spinapp_is_refused() {
         }),
     ];
     for (expected, change) in cases {
-        let problems = broken(*change);
+        let problems = broken(change);
         assert!(
             problems.iter().any(|problem| problem.starts_with(expected)),
             "expected {expected:?}, got {problems:#?}"
