@@ -2,7 +2,9 @@
 //! component is pushed with `spin registry push --insecure` into
 //! distribution 2.8 whose token auth is a running scopegate, with the
 //! credentials in a docker config file (`spin registry login` speaks HTTPS
-//! only); a push outside the user's namespace is refused; and
+//! only), with a password and with a deploy token; what `docker login`
+//! stores against scopegate (an identity token) Spin 4.0.2 does not use; a
+//! push outside the user's namespace is refused; and
 //! `spin up --from REF --insecure` runs the pulled app, which serves tokens.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -84,6 +86,80 @@ fn the_app_is_pushed_through_scopegate_and_runs_from_the_registry() {
     );
     assert_eq!(tags.status, 200, "{}", tags.text());
     assert_eq!(tags.json()["tags"], serde_json::json!(["v1"]));
+    let tags_now = || {
+        let reply = registry.request(
+            "GET",
+            "/v2/alice/scopegate/tags/list",
+            &[("Authorization", &bearer)],
+        );
+        reply.json()["tags"].clone()
+    };
+
+    // What `docker login` stores against scopegate is an identity token (a
+    // refresh token), not the password; Spin 4.0.2 does not use one and goes
+    // anonymous, so the README says to put `auth` in the config for Spin.
+    let login = get(
+        &guard,
+        &format!("/token?service={SERVICE}&client_id=docker&offline_token=true"),
+        Some(("alice", "alice-password")),
+    );
+    let identity_token = login.json()["refresh_token"].as_str().unwrap().to_string();
+    let docker_login_config = scratch.dir("docker-login");
+    let user_only = STANDARD.encode("alice:");
+    std::fs::write(
+        docker_login_config.join("config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"auth":"{user_only}","identitytoken":"{identity_token}"}}}}}}"#),
+    )
+    .unwrap();
+    let with_identity_token = spin(
+        &[
+            "registry",
+            "push",
+            "--insecure",
+            "-f",
+            manifest,
+            &format!("{host}/alice/scopegate:v2"),
+        ],
+        &docker_login_config,
+        &cache,
+    );
+    assert!(
+        !with_identity_token.status.success()
+            && String::from_utf8_lossy(&with_identity_token.stderr).contains("code: 401"),
+        "an identity token: {}",
+        text(&with_identity_token)
+    );
+    // A deploy token limited to the app's repository, as CI would push with.
+    let deploy = create_token(
+        &guard,
+        serde_json::json!({"kind": "deploy", "owner": "alice", "name": "release",
+                           "scopes": ["repository:alice/scopegate:pull,push"]}),
+    );
+    let ci_config = scratch.dir("docker-ci");
+    let ci_auth = STANDARD.encode(format!("ci:{deploy}"));
+    std::fs::write(
+        ci_config.join("config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"auth":"{ci_auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let with_deploy_token = spin(
+        &[
+            "registry",
+            "push",
+            "--insecure",
+            "-f",
+            manifest,
+            &format!("{host}/alice/scopegate:v2"),
+        ],
+        &ci_config,
+        &cache,
+    );
+    assert!(
+        with_deploy_token.status.success(),
+        "deploy token: {}",
+        text(&with_deploy_token)
+    );
+    assert_eq!(tags_now(), serde_json::json!(["v1", "v2"]));
 
     // bob's namespace is not hers: scopegate grants nothing, the registry refuses.
     let outside = format!("{host}/bob/scopegate:v1");
