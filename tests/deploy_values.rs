@@ -5,7 +5,8 @@
 //! The deployment's own files in `local/` (key, certificate, admin digest,
 //! Redis URL) are stood in for by the test's. What the registry's
 //! configuration in `registry-auth` expects (issuer, service, realm) is what
-//! the running app then issues.
+//! the running app then issues, and distribution 2.8 started with that
+//! configuration (its addresses and paths made local) accepts its tokens.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -18,7 +19,7 @@ mod kustomize;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use common::*;
-use scopegate_harness::Redis;
+use scopegate_harness::{Redis, Registry, Scratch};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -157,6 +158,33 @@ fn the_base_manifests_values_run_under_spin_and_match_the_registry() {
     .unwrap();
     let x5c = STANDARD.decode(header["x5c"][0].as_str().unwrap()).unwrap();
     assert_eq!(x5c, pem_der(DEV_CERT));
+
+    // distribution 2.8 started with registry-auth's config.yml (only its
+    // addresses and paths made local) accepts that token: auth passes and
+    // the repository is simply not there yet.
+    let scratch = Scratch::new("deploy-registry");
+    let bundle = scratch.file("signing_cert", DEV_CERT.as_bytes());
+    let started = Registry::start_with_config(&scratch.dir("registry"), |addr| {
+        let mut local_config = registry.clone();
+        local_config["storage"]["filesystem"]["rootdirectory"] =
+            json!(scratch.dir("storage").display().to_string());
+        local_config["http"]["addr"] = json!(addr.to_string());
+        local_config["http"]["host"] = json!(format!("http://{addr}"));
+        local_config["auth"]["token"]["realm"] = json!(host.url("/token"));
+        local_config["auth"]["token"]["rootcertbundle"] = json!(bundle.display().to_string());
+        // JSON is YAML: distribution reads it as its config.yml.
+        local_config.to_string()
+    });
+    let bearer = format!("Bearer {token}");
+    let tags = started.request(
+        "GET",
+        "/v2/team/app/tags/list",
+        &[("Authorization", &bearer)],
+    );
+    assert_eq!(tags.status, 404, "{}\n{}", tags.text(), started.log());
+    assert!(tags.text().contains("NAME_UNKNOWN"), "{}", tags.text());
+    let anonymous = started.request("GET", "/v2/team/app/tags/list", &[]);
+    assert_eq!(anonymous.status, 401);
 
     // Refused clients are sent to the registry's realm.
     let refused = get(&host, &target, Some(("alice", "wrong-password")));
