@@ -597,3 +597,56 @@ fn every_manifest_is_applied_by_a_kustomization_and_local_files_stay_out_of_git(
         );
     }
 }
+
+/// The paths an Ingress of `objects` sends to `service`, with their types.
+fn routed_paths(objects: &[Object], service: &str) -> BTreeSet<(String, String)> {
+    of_kind(objects, "Ingress")
+        .into_iter()
+        .flat_map(|ingress| ingress["spec"]["rules"].as_array().unwrap().iter())
+        .flat_map(|rule| rule["http"]["paths"].as_array().unwrap().iter())
+        .filter(|path| path["backend"]["service"]["name"] == service)
+        .map(|path| {
+            (
+                path["path"].as_str().unwrap().to_string(),
+                path["pathType"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// spin.toml's routes that clients and registries use: every route but
+/// the admin API and the health check.
+fn public_routes() -> BTreeSet<(String, String)> {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("spin.toml")).unwrap();
+    let manifest: toml::Table = toml::from_str(&text).unwrap();
+    manifest["trigger"]["http"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|trigger| trigger["route"].as_str().unwrap().to_string())
+        .filter(|route| !route.starts_with("/admin/") && route != "/healthz")
+        .map(|route| (route, "Exact".to_string()))
+        .collect()
+}
+
+#[test]
+fn the_ingress_exposes_the_token_routes_and_never_the_admin_api() {
+    let wanted = public_routes();
+    assert!(wanted.contains(&("/token".to_string(), "Exact".to_string())));
+    for (build, objects) in builds() {
+        assert_eq!(routed_paths(&objects, "scopegate"), wanted, "{build}");
+    }
+    // A catch-all route would expose /admin/: the comparison refuses it.
+    let mut objects = kustomize::build(&kubernetes_dir().join("base"));
+    for object in &mut objects {
+        if object.value["kind"] == "Ingress" && object.value["metadata"]["name"] == "scopegate" {
+            let paths = &mut object.value["spec"]["rules"][0]["http"]["paths"];
+            let mut catch_all = paths[0].clone();
+            catch_all["path"] = "/".into();
+            catch_all["pathType"] = "Prefix".into();
+            paths.as_array_mut().unwrap().push(catch_all);
+        }
+    }
+    assert_ne!(routed_paths(&objects, "scopegate"), wanted);
+}
