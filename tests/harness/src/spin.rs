@@ -108,6 +108,9 @@ pub struct SpinOptions {
     pub clock_offset_secs: i64,
     /// More `spin up` arguments.
     pub args: Vec<String>,
+    /// Environment variables for `spin up`, such as the `SPIN_VARIABLE_*`
+    /// that spin-operator sets from a SpinApp's variables.
+    pub env: BTreeMap<String, String>,
 }
 
 impl Default for SpinOptions {
@@ -119,6 +122,7 @@ impl Default for SpinOptions {
             redis_url: None,
             clock_offset_secs: 0,
             args: Vec::new(),
+            env: BTreeMap::new(),
         }
     }
 }
@@ -166,6 +170,7 @@ impl Spin {
             scratch,
             options.clock_offset_secs,
             options.redis_url.is_none(),
+            &options.env,
         )
     }
 
@@ -186,7 +191,7 @@ impl Spin {
             }
         }
         let args = kept;
-        Spin::launch(args, cwd, Scratch::new("spin"), 0, true)
+        Spin::launch(args, cwd, Scratch::new("spin"), 0, true, &BTreeMap::new())
     }
 
     fn launch(
@@ -195,6 +200,7 @@ impl Spin {
         scratch: Scratch,
         clock_offset_secs: i64,
         is_sqlite: bool,
+        env: &BTreeMap<String, String>,
     ) -> Spin {
         let state = scratch.dir("state");
         let mut last_error = String::new();
@@ -207,6 +213,7 @@ impl Spin {
                 .arg(addr.to_string())
                 .arg("--state-dir")
                 .arg(&state)
+                .envs(env)
                 .current_dir(cwd)
                 // Set by cargo for build scripts only; it would override
                 // RUSTFLAGS in a `spin up --build`.
