@@ -695,10 +695,12 @@ fn password_hash(password: Option<&str>, phc: Option<&str>) -> Result<Option<Str
         (None, Some(phc)) => match password::check_phc(phc) {
             Ok(()) => Ok(Some(phc.to_string())),
             Err(reason) => Err(Error::bad_request(format!(
-                "password_hash must be an argon2 PHC string with m*t between {} and {} KiB-passes and p at most {} (e.g. m=19456,t=2,p=1): {reason}",
+                "password_hash must be an argon2 PHC string with m*t between {} and {} KiB-passes and p at most {} (e.g. m=19456,t=2,p=1), or a bcrypt hash ($2a$, $2b$, $2y$) of cost {} to {}: {reason}",
                 password::MIN_WORK,
                 password::WORK,
-                password::MAX_PARALLELISM
+                password::MAX_PARALLELISM,
+                password::bcrypt::MIN_COST,
+                password::bcrypt::MAX_COST,
             ))),
         },
         (None, None) => Ok(None),

@@ -83,7 +83,7 @@ pub fn failures_key(account: &str, window_start: u64) -> String {
 #[serde(deny_unknown_fields)]
 pub struct UserRecord {
     pub v: u32,
-    /// argon2id PHC string.
+    /// argon2id PHC string, or an imported bcrypt hash until the next login.
     pub password: String,
     #[serde(default)]
     pub groups: Vec<String>,

@@ -409,6 +409,52 @@ mod tests {
     }
 
     #[test]
+    fn an_imported_bcrypt_hash_logs_in_once_then_is_argon2id() {
+        let store = store_with_alice();
+        // `htpasswd -nbB alice alice-password` (cost 5).
+        let imported = "$2y$05$Sb7fX/NPr2mnOID/wCY1eeW3hJ/4/yudAXHJvB4f1YUVEq.M/zOBi";
+        change_user(&store, |user| user.password = imported.into());
+        assert!(matches!(
+            login(&store, "alice", "right", NOW),
+            Err(Error::Unauthorized("wrong password"))
+        ));
+        let unchanged: UserRecord = records::load(&store, "user/alice").unwrap().unwrap();
+        assert_eq!(
+            unchanged.password, imported,
+            "a wrong password rehashes nothing"
+        );
+
+        let alice = login(&store, "alice", "alice-password", NOW).unwrap();
+        assert_eq!(alice.account(), Some("alice"));
+        let rehashed: UserRecord = records::load(&store, "user/alice").unwrap().unwrap();
+        assert!(rehashed
+            .password
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(password::verify("alice-password", &rehashed.password).unwrap());
+        assert_eq!(
+            UserRecord {
+                password: imported.into(),
+                ..rehashed.clone()
+            },
+            unchanged,
+            "only the hash changed: groups, id and password epoch stay"
+        );
+        assert!(login(&store, "alice", "alice-password", NOW).is_ok());
+        assert!(login(&store, "alice", "right", NOW).is_err());
+    }
+
+    #[test]
+    fn a_bcrypt_cost_above_12_is_a_401_saying_why() {
+        let store = store_with_alice();
+        let dear = "$2y$13$Sb7fX/NPr2mnOID/wCY1eeW3hJ/4/yudAXHJvB4f1YUVEq.M/zOBi";
+        change_user(&store, |user| user.password = dear.into());
+        match login(&store, "alice", "alice-password", NOW) {
+            Err(Error::Unauthorized(reason)) => assert!(reason.contains("bcrypt"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn password_login() {
         let store = store_with_alice();
         let alice = login(&store, "alice", "right", NOW).unwrap();

@@ -14,7 +14,8 @@ use crate::{password, Error};
 /// the same 401 to the client.
 ///
 /// Writes only bookkeeping that grants nothing: the failure count (and the
-/// lock), and a marker for a verified password; never the user record.
+/// lock), a marker for a verified password, and, once, the user record
+/// with an imported bcrypt hash replaced by argon2id ([`rehash`]).
 pub(super) fn authenticate_password(
     username: &str,
     password: &str,
@@ -51,6 +52,9 @@ pub(super) fn authenticate_password(
             record_failure(store, username, settings.lockout, now)?;
             return Err(Error::Unauthorized("wrong password"));
         }
+        if password::needs_rehash(&user.password) {
+            rehash(store, username, password, &user);
+        }
         if let Some(marker) = &marker {
             password::remember(store, marker, now.saturating_add(settings.cache_seconds))?;
         }
@@ -68,4 +72,26 @@ pub(super) fn authenticate_password(
             epoch: user.password_epoch,
         },
     ))
+}
+
+/// Replaces `user`'s imported (bcrypt) hash by an argon2id hash of the
+/// password just verified, keeping everything else, the password epoch
+/// included: the password did not change, so its refresh tokens live on.
+/// Only if the stored record is still the one verified (an admin may have
+/// changed it meanwhile). Best effort: if the store or the randomness fail,
+/// the login stands and the next one tries again.
+fn rehash(store: &dyn Store, username: &str, password: &str, user: &UserRecord) {
+    let key = records::user_key(username);
+    let Ok(new_hash) = password::hash(password) else {
+        return;
+    };
+    let current: Result<Option<UserRecord>, Error> = records::load(store, &key);
+    if !matches!(&current, Ok(Some(current)) if current == user) {
+        return;
+    }
+    let record = UserRecord {
+        password: new_hash,
+        ..user.clone()
+    };
+    let _ = records::save(store, &key, &record);
 }

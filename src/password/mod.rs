@@ -9,6 +9,11 @@
 //! a cheaper stored hash is padded up to it. A stored hash outside the band
 //! is refused without being run, so no stored value can make a request
 //! allocate without bound or panic.
+//!
+//! Imported bcrypt hashes are accepted too ([`bcrypt`]), within a bounded
+//! cost, and replaced by argon2id on the first successful login.
+
+pub mod bcrypt;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -107,11 +112,21 @@ fn bounded(hash: &PasswordHash<'_>) -> Result<Bounded, String> {
     Ok(Bounded { work })
 }
 
-/// Checks that `phc` is an argon2 PHC string within the accepted band (see
-/// the module doc); the error names the offending part, for the admin.
+/// Checks that `phc` is an argon2 PHC string within the accepted band, or
+/// a bcrypt hash within its costs (see the module doc); the error names the
+/// offending part, for the admin.
 pub fn check_phc(phc: &str) -> Result<(), String> {
+    if bcrypt::is_bcrypt(phc) {
+        return bcrypt::check(phc).map(|_| ());
+    }
     let hash = PasswordHash::new(phc).map_err(|error| format!("not a PHC string: {error}"))?;
     bounded(&hash).map(|_| ())
+}
+
+/// Whether a stored hash should be replaced by a new argon2id one once the
+/// password is known to match: bcrypt hashes are imports to fade out.
+pub fn needs_rehash(stored: &str) -> bool {
+    bcrypt::is_bcrypt(stored)
 }
 
 /// Whether `phc` is accepted by [`check_phc`].
@@ -120,10 +135,14 @@ pub fn is_valid_phc(phc: &str) -> bool {
 }
 
 /// Whether `password` matches the stored PHC string, after exactly
-/// [`WORK`] (a hash cheaper than that is padded). An unparseable stored
+/// [`WORK`] (a hash cheaper than that is padded), or the stored bcrypt hash
+/// after its own cost. An unparseable stored
 /// hash is a store problem (503); a hash outside the accepted band is a
 /// 401 after the same work, never run with its own parameters.
 pub fn verify(password: &str, phc: &str) -> Result<bool, Error> {
+    if bcrypt::is_bcrypt(phc) {
+        return bcrypt::verify(password, phc);
+    }
     let hash = PasswordHash::new(phc)
         .map_err(|_| Error::unavailable("stored password hash is not a PHC string"))?;
     let Ok(Bounded { work }) = bounded(&hash) else {
@@ -249,6 +268,7 @@ mod tests {
             "",
             "plain",
             "$2b$12$abcdefghijklmnopqrstuv",
+            "$2b$13$abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0",
             "$argon2id$v=19$m=8,t=1,p=1",
         ] {
             assert!(!is_valid_phc(phc), "{phc}");
