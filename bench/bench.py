@@ -388,13 +388,13 @@ def render(directory, out_path):
     add("Medians of the log line's `stages_us` in the same runs; the rest of `latency_us` is")
     add("reading the request, routing, the answer and the log line.")
     add("")
-    add("| scenario | config | authenticate | policy | sign | refresh | total inside |")
-    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    add("| scenario | config | authenticate | policy | key | sign | refresh | total inside |")
+    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, label in SCENARIOS:
         found = stages(directory, name)
         total = inside(directory, name)
         if found and total is not None:
-            cells = [fmt_us(found.get(key, 0)) for key in ("config", "authenticate", "policy", "sign", "refresh")]
+            cells = [fmt_us(found.get(key, 0)) for key in ("config", "authenticate", "policy", "key", "sign", "refresh")]
             add(f"| {label} | " + " | ".join(cells) + f" | {fmt_us(total)} |")
     add("")
     add("## Targets (issue 26: a fresh WASI 0.2 instance per request)")

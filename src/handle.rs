@@ -281,6 +281,7 @@ fn token(
     log.granted = Some(granted.access.iter().map(ToString::to_string).collect());
 
     let signer = env.instance.signer(config, env.store)?;
+    let key_us = lap();
     let claims = TokenClaims::new(
         &caller,
         &granted,
@@ -312,6 +313,7 @@ fn token(
         config: 0, // filled in by `handle`, which read the configuration
         authenticate: authenticate_us,
         policy: policy_us,
+        key: key_us,
         sign: sign_us,
         refresh: lap(),
     });

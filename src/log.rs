@@ -48,7 +48,10 @@ pub struct Stages {
     pub authenticate: u64,
     /// Evaluating the policy.
     pub policy: u64,
-    /// Loading the key (once per instance) and signing.
+    /// Loading the key and certificate (once per instance; with ES256 also
+    /// reading the marker of a checked pair).
+    pub key: u64,
+    /// Building the claims and signing.
     pub sign: u64,
     /// Issuing a refresh token (a store write), when asked for.
     pub refresh: u64,

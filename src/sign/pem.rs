@@ -2,7 +2,10 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use x509_cert::der::{Decode as _, Encode as _};
+use p256::pkcs8::der::asn1::AnyRef;
+use p256::pkcs8::der::{
+    Decode as _, Encode as _, Header, Reader as _, SliceReader, Tag, TagNumber, Tagged as _,
+};
 
 use super::KeyError;
 
@@ -30,15 +33,42 @@ pub fn blocks(pem: &str, label: &'static str) -> Result<Vec<Vec<u8>>, KeyError> 
     Ok(blocks)
 }
 
-/// The DER SubjectPublicKeyInfo of an X.509 certificate.
+/// The DER SubjectPublicKeyInfo of an X.509 certificate: the seventh field
+/// of its `tbsCertificate` (RFC 5280, 4.1), after the optional `[0]`
+/// version and five fields skipped whole. Nothing else of the certificate
+/// is decoded: a fresh instance per request pays for no names, validity or
+/// extensions (the registry checks the certificate; scopegate needs its key).
 pub fn certificate_spki(certificate: &[u8]) -> Result<Vec<u8>, KeyError> {
-    let certificate = x509_cert::Certificate::from_der(certificate)
-        .map_err(|_| KeyError("signing_cert is not a valid X.509 certificate"))?;
-    certificate
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .map_err(|_| KeyError("signing_cert's public key cannot be encoded"))
+    spki_field(certificate).ok_or(KeyError("signing_cert is not a valid X.509 certificate"))
+}
+
+fn spki_field(certificate: &[u8]) -> Option<Vec<u8>> {
+    let mut outer = SliceReader::new(certificate).ok()?;
+    let header = Header::decode(&mut outer).ok()?;
+    if header.tag != Tag::Sequence {
+        return None;
+    }
+    let header = Header::decode(&mut outer).ok()?;
+    if header.tag != Tag::Sequence {
+        return None;
+    }
+    let mut tbs = SliceReader::new(outer.read_slice(header.length).ok()?).ok()?;
+    let version = Tag::ContextSpecific {
+        constructed: true,
+        number: TagNumber::N0,
+    };
+    if tbs.peek_tag().ok()? == version {
+        AnyRef::decode(&mut tbs).ok()?;
+    }
+    // serialNumber, signature, issuer, validity, subject.
+    for _ in 0..5 {
+        AnyRef::decode(&mut tbs).ok()?;
+    }
+    let spki = AnyRef::decode(&mut tbs).ok()?;
+    if spki.tag() != Tag::Sequence {
+        return None;
+    }
+    spki.to_der().ok()
 }
 
 #[cfg(test)]
@@ -62,5 +92,23 @@ mod tests {
         let key = super::super::PublicKey::from_spki_der(&spki).unwrap();
         assert_eq!(key.algorithm(), super::super::Algorithm::Es256);
         assert!(certificate_spki(&der[0][1..]).is_err());
+        assert!(certificate_spki(&der[0][..der[0].len() / 2]).is_err());
+        assert!(certificate_spki(&[]).is_err());
+    }
+
+    #[test]
+    fn the_key_is_the_one_a_full_x509_parser_finds() {
+        use x509_cert::der::{Decode as _, Encode as _};
+        for pem in [
+            include_str!("../../dev/signing-cert.pem"),
+            include_str!("../../tests/keys/ed25519-cert.pem"),
+            include_str!("../../tests/keys/rsa-cert.pem"),
+            include_str!("../../tests/keys/other-p256-cert.pem"),
+        ] {
+            let der = &blocks(pem, "CERTIFICATE").unwrap()[0];
+            let full = x509_cert::Certificate::from_der(der).unwrap();
+            let expected = full.tbs_certificate.subject_public_key_info.to_der().unwrap();
+            assert_eq!(certificate_spki(der).unwrap(), expected);
+        }
     }
 }
