@@ -243,7 +243,10 @@ impl<'a> Client<'a> {
                     .unwrap_or(text);
                 bail!("{method} {url}: {status}: {message}")
             }
-            Err(error) => Err(error).with_context(|| format!("{method} {url}")),
+            Err(ureq::Error::Transport(transport)) => bail!(
+                "{method} {url}: {}",
+                crate::transport_error::describe(&transport)
+            ),
         }
     }
 }
@@ -639,6 +642,8 @@ pub fn explain(server: &ServerArgs, args: &ExplainArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests: a panic is how a test fails")]
+
     use super::{parse_ttl, RefreshCommand, TokenCommand};
     use clap::Parser;
     use scopegate::admin;

@@ -15,6 +15,7 @@ mod keygen;
 mod policy_cmd;
 mod private_files;
 mod store_cmd;
+mod transport_error;
 
 /// Token server for Docker/OCI registries: command-line tools.
 #[derive(Debug, Parser)]

@@ -216,6 +216,35 @@ fn errors_reach_the_operator_with_a_non_zero_exit() {
     assert!(!bad_ttl.status.success());
 }
 
+/// No server needed: what an operator sees before any request succeeds.
+#[test]
+fn a_missing_secret_is_a_usage_error_and_an_unreachable_server_is_named_once() {
+    let closed = format!("http://{}", scopegate_harness::free_port());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_scopegate"))
+            .args(args)
+            .env_remove("SCOPEGATE_URL")
+            .env_remove("SCOPEGATE_ADMIN_SECRET")
+            .output()
+            .unwrap()
+    };
+    let missing = run(&["user", "list", "--server", &closed]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("the admin secret is required"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    let unreachable = run(&["user", "list", "--server", &closed, "--admin-secret", "x"]);
+    assert_eq!(unreachable.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert_eq!(stderr.matches(&closed).count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("GET {closed}/admin/users: Connection Failed")),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn keygen_writes_a_pair_the_component_accepts() {
     let dir = tempfile::tempdir().unwrap();

@@ -319,16 +319,7 @@ fn transport(url: &str, error: ureq::Error, is_insecure: bool) -> anyhow::Error 
         " (a plain-HTTP registry needs --insecure)"
     };
     let what = match &error {
-        ureq::Error::Transport(transport) => {
-            let mut what = transport.kind().to_string();
-            if let Some(message) = transport.message() {
-                what = format!("{what}: {message}");
-            }
-            if let Some(source) = std::error::Error::source(transport) {
-                what = format!("{what}: {source}");
-            }
-            what
-        }
+        ureq::Error::Transport(transport) => crate::transport_error::describe(transport),
         ureq::Error::Status(status, _) => format!("status {status}"),
     };
     anyhow!("{url}: {what}{hint}")
