@@ -44,6 +44,11 @@ pub enum UserCommand {
         /// A group to put the user in (repeatable).
         #[arg(long = "group")]
         groups: Vec<String>,
+        /// The user's existing password hash instead of a new password: a
+        /// bcrypt hash from htpasswd, docker_auth or GitLab (cost 4 to 12;
+        /// replaced by argon2id at the first login) or an argon2 PHC string.
+        #[arg(long, value_name = "HASH")]
+        password_hash: Option<String>,
     },
     /// List users.
     List,
@@ -354,7 +359,20 @@ fn print_users(users: &[Value]) {
 pub fn user(server: &ServerArgs, command: &UserCommand) -> Result<()> {
     let client = Client::new(server);
     let answer = match command {
-        UserCommand::Add { name, groups } => {
+        UserCommand::Add {
+            name,
+            groups,
+            password_hash: Some(hash),
+        } => client.call(
+            "POST",
+            "users",
+            Some(json!({"name": name, "password_hash": hash, "groups": groups})),
+        )?,
+        UserCommand::Add {
+            name,
+            groups,
+            password_hash: None,
+        } => {
             let password = read_password(&format!("Password for {name}: "))?;
             client.call(
                 "POST",
@@ -611,6 +629,12 @@ pub fn store(server: &ServerArgs, command: &crate::store_cmd::StoreCommand) -> R
     crate::store_cmd::run(command, &|method, path, body| {
         client.call(method, path, body)
     })
+}
+
+/// `scopegate import ...` over this module's admin client.
+pub fn import(server: &ServerArgs, command: &crate::import::ImportCommand) -> Result<()> {
+    let client = Client::new(server);
+    crate::import::run(command, &|method, path, body| client.call(method, path, body))
 }
 
 /// Runs `scopegate explain ...` against the server.

@@ -11,6 +11,7 @@ use clap::{CommandFactory as _, Parser, Subcommand};
 mod admin_cmd;
 mod auth_cmd;
 mod confirm;
+mod import;
 mod keygen;
 mod policy_cmd;
 mod private_files;
@@ -63,6 +64,13 @@ enum Command {
         #[command(subcommand)]
         command: store_cmd::StoreCommand,
     },
+    /// Import users from htpasswd files through the admin API.
+    Import {
+        #[command(flatten)]
+        server: admin_cmd::ServerArgs,
+        #[command(subcommand)]
+        command: import::ImportCommand,
+    },
     /// Explain a decision with the server's compiled policy and users.
     Explain {
         #[command(flatten)]
@@ -79,6 +87,7 @@ fn server_args(command: &Command) -> Option<&admin_cmd::ServerArgs> {
         | Command::Token { server, .. }
         | Command::Refresh { server, .. }
         | Command::Store { server, .. }
+        | Command::Import { server, .. }
         | Command::Explain { server, .. } => Some(server),
         Command::Policy(_) | Command::Keygen(_) | Command::Auth(_) => None,
     }
@@ -103,6 +112,7 @@ fn main() -> ExitCode {
         Command::Token { server, command } => admin_cmd::token(&server, &command),
         Command::Refresh { server, command } => admin_cmd::refresh(&server, &command),
         Command::Store { server, command } => admin_cmd::store(&server, &command),
+        Command::Import { server, command } => admin_cmd::import(&server, &command),
         Command::Explain { server, args } => admin_cmd::explain(&server, &args),
     };
     match result {
