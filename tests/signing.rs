@@ -151,33 +151,52 @@ fn send_x5c_false_names_the_key_by_kid_only() {
 
 #[test]
 fn a_rotation_publishes_a_previous_key_of_another_algorithm() {
-    // Before: ES256 with another P-256 key (its certificate is not needed
-    // here: the token is verified by its JWK).
-    let old_host = start(
-        signing("ES256", OTHER_KEY, include_str!("keys/other-p256-cert.pem")),
-        seeded_users(),
-    );
-    let old_token = alice_token(&old_host);
-    drop(old_host);
+    const ED_PUBLIC: &str = include_str!("keys/ed25519-public.pem");
+    const RSA_PUBLIC: &str = include_str!("keys/rsa-public.pem");
+    const OTHER_CERT: &str = include_str!("keys/other-p256-cert.pem");
+    // (before: alg, key, cert, public key; after: alg, key, cert, kty of each)
+    let rotations = [
+        (
+            ("ES256", OTHER_KEY, OTHER_CERT, OTHER_PUBLIC),
+            ("EdDSA", ED_KEY, ED_CERT),
+            ["OKP", "EC"],
+        ),
+        (
+            ("EdDSA", ED_KEY, ED_CERT, ED_PUBLIC),
+            ("RS256", RSA_KEY, RSA_CERT),
+            ["RSA", "OKP"],
+        ),
+        (
+            ("RS256", RSA_KEY, RSA_CERT, RSA_PUBLIC),
+            ("ES256", DEV_KEY, DEV_CERT),
+            ["EC", "RSA"],
+        ),
+    ];
+    for ((old_alg, old_key, old_cert, old_public), (alg, key, cert), ktys) in rotations {
+        let old_host = start(signing(old_alg, old_key, old_cert), seeded_users());
+        let old_token = alice_token(&old_host);
+        drop(old_host);
 
-    // After: EdDSA, with the old public key still published.
-    let mut vars = signing("EdDSA", ED_KEY, ED_CERT);
-    vars.insert("previous_public_key".into(), OTHER_PUBLIC.into());
-    let host = start(vars, seeded_users());
-    let keys = get(&host, "/.well-known/jwks.json", None).json()["keys"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let ktys: Vec<&str> = keys.iter().map(|k| k["kty"].as_str().unwrap()).collect();
-    assert_eq!(ktys, ["OKP", "EC"]);
-    let previous = keys
-        .iter()
-        .find(|key| key["kid"] == header(&old_token)["kid"])
-        .expect("the old token's kid is still published");
-    assert!(verifies_with_jwk(&old_token, previous));
-    let new_token = alice_token(&host);
-    assert!(verifies_with_jwk(&new_token, &keys[0]));
-    assert!(!verifies_with_jwk(&new_token, previous));
+        // After the switch, the old public key is still published.
+        let mut vars = signing(alg, key, cert);
+        vars.insert("previous_public_key".into(), old_public.into());
+        let host = start(vars, seeded_users());
+        let keys = get(&host, "/.well-known/jwks.json", None).json()["keys"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let published: Vec<&str> = keys.iter().map(|k| k["kty"].as_str().unwrap()).collect();
+        assert_eq!(published, ktys, "{old_alg} to {alg}");
+        let previous = keys
+            .iter()
+            .find(|key| key["kid"] == header(&old_token)["kid"])
+            .expect("the old token's kid is still published");
+        assert!(verifies_with_jwk(&old_token, previous), "{old_alg} token");
+        let new_token = alice_token(&host);
+        assert_eq!(header(&new_token)["alg"], alg);
+        assert!(verifies_with_jwk(&new_token, &keys[0]), "{alg} token");
+        assert!(!verifies_with_jwk(&new_token, previous));
+    }
 }
 
 /// Every route that signs or publishes the key answers 503 with a request
