@@ -20,7 +20,7 @@
 # The API-token scenario also signs with EdDSA and RS256 (signing_alg); every
 # scenario's component log gives the time spent inside the component.
 #
-# SPIN (default ../shared/tools/spin) picks the Spin binary. Everything it
+# SPIN (default: spin on PATH) picks the Spin binary. Everything it
 # starts is stopped, by PID, when it ends. KEEP_RESULTS=1 keeps the raw
 # results directory (printed at the end).
 set -euo pipefail
@@ -32,7 +32,7 @@ ARGON2_USERS=${ARGON2_USERS:-1500}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 BENCH="$ROOT/bench"
-SPIN=${SPIN:-$ROOT/../shared/tools/spin}
+SPIN=${SPIN:-$(command -v spin || true)}
 RESULTS=$(mktemp -d "${TMPDIR:-/tmp}/scopegate-bench.XXXXXX")
 touch "$RESULTS/started"
 SPIN_PID=""
@@ -65,7 +65,7 @@ log() { echo "bench: $*" >&2; }
 for tool in wrk curl python3 cargo redis-server openssl; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
 done
-[[ -x $SPIN ]] || { echo "bench: no Spin at $SPIN (set SPIN)" >&2; exit 2; }
+[[ -n $SPIN && -x $SPIN ]] || { echo "bench: no Spin: put spin on PATH or set SPIN" >&2; exit 2; }
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -84,7 +84,7 @@ log "building the component (WASI 0.2 and 0.3 builds) and the floor component"
 # then the Wizer snapshot).
 "$SPIN" build -f "$ROOT/spin.toml" >"$RESULTS/spin-build.log" 2>&1 ||
     { log "spin build failed:"; tail -20 "$RESULTS/spin-build.log" >&2; exit 1; }
-cargo build --quiet --target wasm32-wasip2 --release -p scopegate --target-dir "$TARGET_DIR/p3" \
+cargo build --quiet --target wasm32-wasip2 --profile release-p3 -p scopegate --target-dir "$TARGET_DIR/p3" \
     --no-default-features --features spin-p3
 cargo build --quiet --target wasm32-wasip2 --release -p scopegate-bench-floor
 # The WASI 0.3 floor, with the WASI 0.3 build's dependencies.
@@ -97,7 +97,7 @@ WASM_OIDC="$TARGET_DIR/bench-oidc/wasm32-wasip1/release/scopegate.snapshot.wasm"
 cargo run --quiet --release -p scopegate-snapshot -- \
     "$TARGET_DIR/bench-oidc/wasm32-wasip1/release/scopegate.wasm" "$WASM_OIDC"
 WASM="$TARGET_DIR/wasm32-wasip1/release/scopegate.snapshot.wasm"
-WASM_P3="$TARGET_DIR/p3/wasm32-wasip2/release/scopegate.wasm"
+WASM_P3="$TARGET_DIR/p3/wasm32-wasip2/release-p3/scopegate.wasm"
 FLOOR_WASM="$TARGET_DIR/wasm32-wasip2/release/scopegate_bench_floor.wasm"
 printf '{"scopegate": %d, "scopegate_p3": %d, "floor": %d}\n' "$(stat -c %s "$WASM")" \
     "$(stat -c %s "$WASM_P3")" "$(stat -c %s "$FLOOR_WASM")" >"$RESULTS/sizes.json"

@@ -17,7 +17,7 @@ connection per request), and whether every median is within 10% of the
 others. Users imported with bcrypt hashes (htpasswd's cost 5, GitLab's 10,
 the accepted maximum 12) are reported beside them, outside the 10% check:
 their refusals cost bcrypt, the README's price of the transition. Prints a Markdown section for BENCHMARKS.md. Standard library only.
-Finds Spin as $SPIN, `spin` on PATH, or ../shared/tools/spin.
+Finds Spin as $SPIN or `spin` on PATH.
 """
 
 import base64
@@ -53,9 +53,6 @@ def spin_binary():
     on_path = shutil.which("spin")
     if on_path:
         return on_path
-    shared = ROOT.parent / "shared" / "tools" / "spin"
-    if shared.is_file():
-        return str(shared)
     sys.exit("timing.py: Spin not found: set SPIN or put spin on PATH")
 
 

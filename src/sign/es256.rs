@@ -15,11 +15,30 @@
 
 #[cfg(not(feature = "table-signing"))]
 use ecdsa::hazmat::{bits2field, SignPrimitive};
-use p256::ecdsa::VerifyingKey;
 #[cfg(not(feature = "table-signing"))]
 use p256::{NistP256, NonZeroScalar};
 #[cfg(not(feature = "table-signing"))]
 use sha2::{Digest, Sha256};
+
+/// An uncompressed SEC1 point: 0x04, X, Y.
+pub type Point = [u8; 65];
+
+/// `bytes` as an uncompressed SEC1 point, if they are a valid P-256 public
+/// key (compressed or not), checked by the P-256 this build signs with (so
+/// that only one of the two versions is linked into a component).
+pub fn point(bytes: &[u8]) -> Option<Point> {
+    #[cfg(not(feature = "table-signing"))]
+    {
+        use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+        let key = p256::PublicKey::from_sec1_bytes(bytes).ok()?;
+        key.to_encoded_point(false).as_bytes().try_into().ok()
+    }
+    #[cfg(feature = "table-signing")]
+    {
+        let key = p256_014::PublicKey::from_sec1_bytes(bytes).ok()?;
+        key.to_sec1_bytes().as_ref().try_into().ok()
+    }
+}
 
 #[cfg(not(feature = "table-signing"))]
 pub struct SecretKey(NonZeroScalar);
@@ -41,11 +60,12 @@ impl SecretKey {
         Some(signature.to_bytes().to_vec())
     }
 
-    /// The public key (one scalar multiplication).
-    pub fn public_key(&self) -> Option<VerifyingKey> {
-        Some(VerifyingKey::from(&p256::PublicKey::from_secret_scalar(
-            &self.0,
-        )))
+    /// The public key (one scalar multiplication), as an uncompressed
+    /// SEC1 point.
+    pub fn public_key(&self) -> Option<Point> {
+        use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+        let point = p256::PublicKey::from_secret_scalar(&self.0).to_encoded_point(false);
+        point.as_bytes().try_into().ok()
     }
 }
 
@@ -73,11 +93,11 @@ impl SecretKey {
         Some(signature.to_bytes().to_vec())
     }
 
-    /// The public key (one table-based multiplication), through its SEC1
-    /// encoding (one version of the curve to the other).
-    pub fn public_key(&self) -> Option<VerifyingKey> {
+    /// The public key (one table-based multiplication), as an uncompressed
+    /// SEC1 point.
+    pub fn public_key(&self) -> Option<Point> {
         let point = p256_014::PublicKey::from_secret_scalar(&self.0);
-        VerifyingKey::from_sec1_bytes(&point.to_sec1_bytes()).ok()
+        point.to_sec1_bytes().as_ref().try_into().ok()
     }
 }
 

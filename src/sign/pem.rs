@@ -107,7 +107,11 @@ mod tests {
         ] {
             let der = &blocks(pem, "CERTIFICATE").unwrap()[0];
             let full = x509_cert::Certificate::from_der(der).unwrap();
-            let expected = full.tbs_certificate.subject_public_key_info.to_der().unwrap();
+            let expected = full
+                .tbs_certificate
+                .subject_public_key_info
+                .to_der()
+                .unwrap();
             assert_eq!(certificate_spki(der).unwrap(), expected);
         }
     }

@@ -4,7 +4,6 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use p256::ecdsa::VerifyingKey;
 use p256::pkcs8::der::{Decode as _, Encode as _};
 use p256::pkcs8::spki::SubjectPublicKeyInfoRef;
 use p256::pkcs8::ObjectIdentifier;
@@ -30,7 +29,8 @@ pub const MIN_RSA_BITS: usize = 2048;
 /// The key material of one public key.
 #[derive(Clone, PartialEq, Eq)]
 pub(super) enum Material {
-    P256(VerifyingKey),
+    /// An uncompressed SEC1 point, checked to be on the curve.
+    P256(super::es256::Point),
     Ed25519([u8; 32]),
     Rsa(rsa::RsaPublicKey),
 }
@@ -68,8 +68,7 @@ impl PublicKey {
                     return Err(KeyError("an EC public key must be on P-256"));
                 }
                 Material::P256(
-                    VerifyingKey::from_sec1_bytes(bits)
-                        .map_err(|_| KeyError("invalid P-256 public key"))?,
+                    super::es256::point(bits).ok_or(KeyError("invalid P-256 public key"))?,
                 )
             }
             ED25519 => Material::Ed25519(
@@ -123,27 +122,26 @@ impl PublicKey {
 
     /// The DER SubjectPublicKeyInfo (for tests and tools).
     pub fn to_spki_der(&self) -> Result<Vec<u8>, KeyError> {
+        use p256::pkcs8::der::asn1::{AnyRef, BitStringRef};
+        use p256::pkcs8::spki::AlgorithmIdentifierRef;
         use p256::pkcs8::EncodePublicKey as _;
-        let document = match &self.material {
-            Material::P256(key) => key.to_public_key_der(),
-            Material::Rsa(key) => key.to_public_key_der(),
-            Material::Ed25519(point) => {
-                let info = p256::pkcs8::spki::SubjectPublicKeyInfoRef {
-                    algorithm: p256::pkcs8::spki::AlgorithmIdentifierRef {
-                        oid: ED25519,
-                        parameters: None,
-                    },
-                    subject_public_key: p256::pkcs8::der::asn1::BitStringRef::from_bytes(point)
-                        .map_err(|_| KeyError("Ed25519 public key encoding"))?,
-                };
-                return info
-                    .to_der()
-                    .map_err(|_| KeyError("Ed25519 public key encoding"));
+        let encoding = KeyError("public key encoding");
+        let (oid, parameters, bits): (_, Option<AnyRef<'_>>, &[u8]) = match &self.material {
+            Material::Rsa(key) => {
+                return key
+                    .to_public_key_der()
+                    .map(|document| document.as_bytes().to_vec())
+                    .map_err(|_| encoding)
             }
+            Material::P256(point) => (EC_PUBLIC_KEY, Some((&P256_CURVE).into()), point),
+            Material::Ed25519(point) => (ED25519, None, point),
         };
-        document
-            .map(|document| document.as_bytes().to_vec())
-            .map_err(|_| KeyError("public key encoding"))
+        SubjectPublicKeyInfoRef {
+            algorithm: AlgorithmIdentifierRef { oid, parameters },
+            subject_public_key: BitStringRef::from_bytes(bits).map_err(|_| encoding.clone())?,
+        }
+        .to_der()
+        .map_err(|_| encoding)
     }
 }
 
@@ -151,16 +149,12 @@ impl PublicKey {
 fn members(material: &Material) -> serde_json::Map<String, serde_json::Value> {
     let mut jwk = serde_json::Map::new();
     match material {
-        Material::P256(key) => {
-            let point = key.to_encoded_point(false);
-            // An uncompressed point of a valid key always has both coordinates.
-            let encode = |c: Option<&p256::FieldBytes>| {
-                c.map(|c| URL_SAFE_NO_PAD.encode(c)).unwrap_or_default()
-            };
+        Material::P256(point) => {
+            // 0x04, then the 32-byte X and Y (RFC 7518, 6.2.1: full length).
             jwk.insert("kty".into(), "EC".into());
             jwk.insert("crv".into(), "P-256".into());
-            jwk.insert("x".into(), encode(point.x()).into());
-            jwk.insert("y".into(), encode(point.y()).into());
+            jwk.insert("x".into(), URL_SAFE_NO_PAD.encode(&point[1..33]).into());
+            jwk.insert("y".into(), URL_SAFE_NO_PAD.encode(&point[33..]).into());
         }
         Material::Ed25519(point) => {
             jwk.insert("kty".into(), "OKP".into());

@@ -211,7 +211,7 @@ pub fn oidc_p3_manifest() -> &'static PathBuf {
             &root.join("target/oidc-test-p3"),
             Build::P3,
             "spin-p3.toml",
-            "target/p3/wasm32-wasip2/release/scopegate.wasm",
+            "target/p3/wasm32-wasip2/release-p3/scopegate.wasm",
         )
     })
 }
@@ -226,15 +226,24 @@ fn build(
     shipped_source: &str,
 ) -> PathBuf {
     let root = repository_root();
-    let (target, features): (&str, &[&str]) = match kind {
-        Build::Shipped => ("wasm32-wasip1", &["--features", "snapshot"]),
+    let (target, profile, features): (&str, &str, &[&str]) = match kind {
+        Build::Shipped => ("wasm32-wasip1", "release", &["--features", "snapshot"]),
         Build::P3 => (
             "wasm32-wasip2",
+            "release-p3",
             &["--no-default-features", "--features", "spin-p3"],
         ),
     };
     let output = Command::new("cargo")
-        .args(["build", "--target", target, "--release", "-p", "scopegate"])
+        .args([
+            "build",
+            "--target",
+            target,
+            "--profile",
+            profile,
+            "-p",
+            "scopegate",
+        ])
         .args(features)
         .arg("--target-dir")
         .arg(out)
@@ -252,7 +261,7 @@ fn build(
     let text = std::fs::read_to_string(root.join(manifest)).unwrap();
     let source = format!("source = {shipped_source:?}");
     assert!(text.contains(&source), "{manifest}'s source moved");
-    let mut wasm = out.join(target).join("release/scopegate.wasm");
+    let mut wasm = out.join(target).join(profile).join("scopegate.wasm");
     if kind == Build::Shipped {
         let snapshot = wasm.with_file_name("scopegate.snapshot.wasm");
         let output = Command::new("cargo")

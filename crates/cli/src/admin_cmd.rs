@@ -634,7 +634,9 @@ pub fn store(server: &ServerArgs, command: &crate::store_cmd::StoreCommand) -> R
 /// `scopegate import ...` over this module's admin client.
 pub fn import(server: &ServerArgs, command: &crate::import::ImportCommand) -> Result<()> {
     let client = Client::new(server);
-    crate::import::run(command, &|method, path, body| client.call(method, path, body))
+    crate::import::run(command, &|method, path, body| {
+        client.call(method, path, body)
+    })
 }
 
 /// Runs `scopegate explain ...` against the server.

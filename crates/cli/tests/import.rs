@@ -140,7 +140,9 @@ fn htpasswd_users_push_with_their_old_passwords_and_are_rehashed() {
         "{}",
         text(&output)
     );
-    assert!(stored_hash(&host, "frank").unwrap().starts_with("$argon2id$"));
+    assert!(stored_hash(&host, "frank")
+        .unwrap()
+        .starts_with("$argon2id$"));
     // ...unless told to replace their passwords.
     let output = scopegate(&host, &["import", "htpasswd", file, "--update"]);
     assert!(output.status.success(), "{}", text(&output));
@@ -157,7 +159,10 @@ fn a_file_with_any_unimportable_line_imports_nothing() {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("nothing imported"), "{stderr}");
-    assert!(stderr.contains("line 4 (md5): an Apache MD5 hash"), "{stderr}");
+    assert!(
+        stderr.contains("line 4 (md5): an Apache MD5 hash"),
+        "{stderr}"
+    );
     assert_eq!(stored_hash(&host, "frank"), None);
 
     // One user by hand, with the hash from the file.

@@ -127,7 +127,8 @@ mod tests {
     fn existing_users_are_left_alone_unless_update() {
         let sent = RefCell::new(Vec::new());
         let call = |method: &str, path: &str, body: Option<Value>| -> Result<Value> {
-            sent.borrow_mut().push((method.to_string(), path.to_string(), body));
+            sent.borrow_mut()
+                .push((method.to_string(), path.to_string(), body));
             Ok(json!({"users": [{"name": "old"}]}))
         };
         let users = vec![
@@ -137,7 +138,11 @@ mod tests {
         let summary = import_users(&call, &users, &["team".into()], false).unwrap();
         assert_eq!(summary.created, ["new"]);
         assert_eq!(summary.left_alone, ["old"]);
-        let posted: Vec<_> = sent.borrow().iter().map(|(m, p, _)| format!("{m} {p}")).collect();
+        let posted: Vec<_> = sent
+            .borrow()
+            .iter()
+            .map(|(m, p, _)| format!("{m} {p}"))
+            .collect();
         assert_eq!(posted, ["GET users", "POST users"]);
         assert_eq!(
             sent.borrow()[1].2,
@@ -147,7 +152,11 @@ mod tests {
         sent.borrow_mut().clear();
         let summary = import_users(&call, &users, &[], true).unwrap();
         assert_eq!(summary.updated, ["old"]);
-        let posted: Vec<_> = sent.borrow().iter().map(|(m, p, _)| format!("{m} {p}")).collect();
+        let posted: Vec<_> = sent
+            .borrow()
+            .iter()
+            .map(|(m, p, _)| format!("{m} {p}"))
+            .collect();
         assert_eq!(posted, ["GET users", "PATCH users/old", "POST users"]);
     }
 }
