@@ -3,6 +3,8 @@
 //! replaced by argon2id on the first successful login, and a cost above
 //! the band is refused at import with the reason.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;

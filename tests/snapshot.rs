@@ -4,6 +4,8 @@
 //! initialised data than the module's (P-256's base-point table, ~25 KiB,
 //! among it). The figures of what it buys are in BENCHMARKS.md.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use scopegate_harness::repository_root;
 use wasmparser::{Parser, Payload};
 

@@ -57,7 +57,7 @@ fn verifies_with_jwk(token: &str, jwk: &serde_json::Value) -> bool {
         "RS256" => RS256PublicKey::from_jwk(&jwk)
             .unwrap()
             .verify_token(token, options),
-        other => panic!("unexpected alg {other}"),
+        _ => return false,
     };
     verified.is_ok()
 }
