@@ -253,39 +253,35 @@ def figures(directory, name, mode):
             "errors": errors(result), "reused": result.get("reused_credentials", 0)}
 
 
+def component_log(directory, name, mode="ka1"):
+    """The JSON log lines the component wrote in one run (none if absent)."""
+    try:
+        with open(os.path.join(directory, f"{name}.{mode}.component.log")) as f:
+            lines = [line for line in f if line.startswith("{")]
+    except OSError:
+        return []
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            pass
+    return rows
+
+
 def inside(directory, name, mode="ka1"):
     """Median `latency_us` of the component's own log lines of one run: the
     time from the entry point getting the request to the response."""
-    try:
-        with open(os.path.join(directory, f"{name}.{mode}.component.log")) as f:
-            values = []
-            for line in f:
-                if not line.startswith("{"):
-                    continue
-                try:
-                    values.append(json.loads(line)["latency_us"])
-                except (ValueError, KeyError):
-                    pass
-    except OSError:
-        return None
+    values = [row["latency_us"] for row in component_log(directory, name, mode) if "latency_us" in row]
     return statistics.median(values) if values else None
 
 
 def stages(directory, name, mode="ka1"):
     """Median of each `stages_us` field of the component's log lines."""
     found = {}
-    try:
-        with open(os.path.join(directory, f"{name}.{mode}.component.log")) as f:
-            for line in f:
-                if not line.startswith("{"):
-                    continue
-                try:
-                    for key, value in json.loads(line).get("stages_us", {}).items():
-                        found.setdefault(key, []).append(value)
-                except ValueError:
-                    pass
-    except OSError:
-        return {}
+    for row in component_log(directory, name, mode):
+        for key, value in row.get("stages_us", {}).items():
+            found.setdefault(key, []).append(value)
     return {key: statistics.median(values) for key, values in found.items()}
 
 

@@ -128,7 +128,7 @@ pub fn serve(
         }
         Err(error) => unreadable(&error, request.method, request.path, &env.request_id),
     };
-    handled.log.latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    handled.log.latency_us = elapsed_us(started);
     println!("{}", handled.log.to_line());
     handled.response
 }
