@@ -51,7 +51,8 @@ pub(crate) enum PolicyCommand {
         #[arg(long, conflicts_with_all = ["account", "groups", "kind"])]
         issuer: Option<String>,
         /// A claim of the workload's ID token, as NAME=VALUE (repeatable), e.g.
-        /// --claim repository=acme/app --claim ref=refs/heads/main.
+        /// --claim repository=acme/app --claim ref=refs/heads/main. A NAME given twice
+        /// is a list claim: --claim groups=dev --claim groups=platform.
         #[arg(long = "claim", requires = "issuer", value_parser = parse_claim)]
         claims: Vec<(String, String)>,
         /// A credential scope limit, e.g. repository:team/**:pull (repeatable).
@@ -81,10 +82,7 @@ pub(crate) fn run(command: PolicyCommand) -> ExitCode {
             scopes,
             json,
         } => {
-            let claims: Map<String, Value> = claims
-                .into_iter()
-                .map(|(name, value)| (name, Value::String(value)))
-                .collect();
+            let claims = claims_of(claims);
             let workload_account = issuer.as_ref().map(|issuer| {
                 let sub = claims
                     .get("sub")
@@ -205,6 +203,25 @@ fn explain(
         print!("{explanation}");
     }
     ExitCode::SUCCESS
+}
+
+/// The `--claim` pairs as ID-token claims: a string per name, or a list of strings for a
+/// name given more than once (as providers send `groups`).
+fn claims_of(pairs: Vec<(String, String)>) -> Map<String, Value> {
+    let mut claims = Map::new();
+    for (name, value) in pairs {
+        match claims.get_mut(&name) {
+            None => {
+                claims.insert(name, Value::String(value));
+            }
+            Some(Value::Array(items)) => items.push(Value::String(value)),
+            Some(first) => {
+                let first = first.take();
+                claims.insert(name, Value::Array(vec![first, Value::String(value)]));
+            }
+        }
+    }
+    claims
 }
 
 /// `NAME=VALUE` for `--claim`.

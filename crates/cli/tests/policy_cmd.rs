@@ -46,7 +46,7 @@ fn check_accepts_the_shipped_policies() {
     let out = scopegate(&["policy", "check", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains(": ok (6 files, 12 rules, 4 groups, 2 issuers)"),
+        text(&out.stdout).contains(": ok (7 files, 16 rules, 4 groups, 3 issuers)"),
         "{}",
         text(&out.stdout)
     );
@@ -248,6 +248,42 @@ fn explain_takes_a_workload_with_claims() {
         "{stdout}"
     );
     let stdout = explain("mallory");
+    assert!(stdout.contains("token grants: nothing\n"), "{stdout}");
+}
+
+#[test]
+fn explain_takes_a_repeated_claim_as_a_list() {
+    let dir = shipped();
+    let explain = |groups: &[&str]| {
+        let mut args = vec![
+            "policy".to_owned(),
+            "explain".into(),
+            "--dir".into(),
+            dir.to_str().unwrap().into(),
+            "--issuer".into(),
+            "corp".into(),
+            "--claim".into(),
+            "sub=f3b1".into(),
+            "--claim".into(),
+            "preferred_username=jane".into(),
+        ];
+        for group in groups {
+            args.extend(["--claim".into(), format!("groups={group}")]);
+        }
+        args.extend(["--scope".into(), "repository:platform/base:push".into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = scopegate(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    // platform is not the last value given: only a list keeps it.
+    let stdout = explain(&["platform", "dev"]);
+    assert!(
+        stdout.contains("token grants: repository:platform/base:push\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("when groups = \"platform\""), "{stdout}");
+    let stdout = explain(&["dev", "ops"]);
     assert!(stdout.contains("token grants: nothing\n"), "{stdout}");
 }
 

@@ -33,7 +33,7 @@ use crate::source::{GroupSource, IssuerSource, PolicySource, RuleSource};
 use crate::subject::Caller;
 
 /// Identifies the format and its version; bump the last byte on any layout change.
-const MAGIC: &[u8; 8] = b"scopeg\x00\x03";
+const MAGIC: &[u8; 8] = b"scopeg\x00\x04";
 
 /// What every subset of the policy shares.
 #[derive(Serialize, Deserialize)]

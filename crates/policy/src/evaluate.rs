@@ -29,6 +29,9 @@ pub(crate) struct WorkloadContext<'c> {
     pub(crate) issuer: Option<u32>,
     pub(crate) issuer_name: &'c str,
     pub(crate) claims: &'c Map<String, Value>,
+    /// The person the token identifies, as `{person}` stands for it (the issuer's
+    /// `person` claim); `None` when the issuer names no person or the claim does not.
+    pub(crate) person: Option<&'c str>,
 }
 
 /// A rule whose subject and pattern matched one requested resource.
@@ -116,15 +119,20 @@ impl Policy {
 
     pub(crate) fn context<'c>(&self, caller: &Caller<'c>) -> CallerContext<'c> {
         if let Some(workload) = caller.workload {
+            let issuer = self.issuer_id(workload.issuer);
+            let person = issuer
+                .and_then(|id| self.issuers.get(id as usize))
+                .and_then(|issuer| issuer.person_name(workload.claims));
             return CallerContext {
                 account: caller.account,
                 account_segment: None,
                 groups: Vec::new(),
                 kind: Some(CredentialKind::Oidc),
                 workload: Some(WorkloadContext {
-                    issuer: self.issuer_id(workload.issuer),
+                    issuer,
                     issuer_name: workload.issuer,
                     claims: workload.claims,
+                    person,
                 }),
             };
         }
@@ -172,6 +180,7 @@ impl Policy {
         let name_segments: Vec<&str> = scope.name().split('/').collect();
         let account = context.account_segment;
         let claims = context.workload.map(|w| w.claims);
+        let person = context.workload.and_then(|w| w.person);
 
         let mut matches = Vec::new();
         self.index(resource_type)
@@ -184,7 +193,7 @@ impl Policy {
                     && rule
                         .what
                         .get(entry.pattern as usize)
-                        .is_some_and(|p| p.matches_with(&name_segments, account, claims));
+                        .is_some_and(|p| p.matches_with(&name_segments, account, claims, person));
                 if is_match {
                     matches.push(RuleMatch {
                         rule: entry.rule,
@@ -667,7 +676,10 @@ actions = ["push"]
         let branch = serde_json::json!({"repository": "acme/app", "repository_owner": "acme", "ref": "refs/heads/dev"});
         let upper = serde_json::json!({"repository": "Acme/App", "repository_owner": "acme", "ref": "refs/heads/main"});
         let sneaky = serde_json::json!({"repository": "acme/../root", "repository_owner": "acme", "ref": "refs/heads/main"});
-        let not_string = serde_json::json!({"repository": "acme/app", "repository_owner": ["acme"], "ref": "refs/heads/main"});
+        let not_string = serde_json::json!({"repository": "acme/app", "repository_owner": {"name": "acme"}, "ref": "refs/heads/main"});
+        let nested_list = serde_json::json!({"repository": "acme/app", "repository_owner": [["acme"]], "ref": "refs/heads/main"});
+        let listed = serde_json::json!({"repository": "acme/app", "repository_owner": ["other", "acme"], "ref": "refs/heads/main"});
+        let listed_other = serde_json::json!({"repository": "acme/app", "repository_owner": ["other", 7], "ref": "refs/heads/main"});
         let gitlab =
             serde_json::json!({"namespace_path": "infra/platform", "nested": {"inner": "x-1"}});
         let gitlab_flat =
@@ -720,6 +732,15 @@ actions = ["push"]
             ("github", &upper, "repository:acme/app:pull", ""),
             ("github", &sneaky, "repository:acme/root:pull", ""),
             ("github", &not_string, "repository:acme/app:pull", ""),
+            ("github", &nested_list, "repository:acme/app:pull", ""),
+            // A list claim matches when any of its strings does.
+            (
+                "github",
+                &listed,
+                "repository:acme/app:pull",
+                "repository:acme/app:pull",
+            ),
+            ("github", &listed_other, "repository:acme/app:pull", ""),
             ("gitlab", &github, "repository:acme/app:pull", ""),
             (
                 "gitlab",
@@ -796,6 +817,140 @@ actions = ["push"]
             "{text}"
         );
         assert!(text.contains("allow ci.toml:15  repository:{claim:repository}/**  pull,push  when ref = \"refs/heads/main\", repository_owner = \"acme\""), "{text}");
+    }
+
+    const PEOPLE_POLICY: &str = r#"
+[[issuer]]
+name = "corp"
+url = "https://login.example.com"
+audience = "scopegate-cli"
+person = "preferred_username"
+
+[[issuer]]
+name = "mail"
+url = "https://mail.example.com"
+audience = "scopegate-cli"
+person = "email"
+person_domain = "example.com"
+
+[[allow]]
+who = ["kind:oidc"]
+what = ["repository:{person}/**"]
+actions = ["pull", "push", "delete"]
+
+[[allow]]
+who = ["oidc:corp"]
+when = { groups = "platform" }
+what = ["repository:platform/**"]
+actions = ["pull", "push"]
+
+[[deny]]
+who = ["oidc:corp"]
+when = { groups = "contractors" }
+what = ["repository:**/prod"]
+actions = ["push", "delete"]
+"#;
+
+    #[test]
+    fn people_get_their_namespace_and_their_groups_grants() {
+        let policy = Policy::from_toml([("people.toml", PEOPLE_POLICY)]).unwrap();
+        let jane = serde_json::json!({"sub": "1", "preferred_username": "jane", "groups": ["dev", "platform"]});
+        let contractor = serde_json::json!({"sub": "2", "preferred_username": "carl", "groups": ["platform", "contractors"]});
+        let upper =
+            serde_json::json!({"sub": "3", "preferred_username": "Jane", "groups": "platform"});
+        let no_groups = serde_json::json!({"sub": "4", "preferred_username": "ann"});
+        let verified =
+            serde_json::json!({"sub": "5", "email": "bob@example.com", "email_verified": true});
+        let unverified = serde_json::json!({"sub": "6", "email": "bob@example.com"});
+        let elsewhere =
+            serde_json::json!({"sub": "7", "email": "bob@evil.example", "email_verified": true});
+        // (issuer, claims, scope, expected)
+        let cases: &[(&str, &serde_json::Value, &str, &str)] = &[
+            (
+                "corp",
+                &jane,
+                "repository:jane/app:push,delete",
+                "repository:jane/app:push,delete",
+            ),
+            ("corp", &jane, "repository:carl/app:pull", ""),
+            (
+                "corp",
+                &jane,
+                "repository:platform/base:push",
+                "repository:platform/base:push",
+            ),
+            (
+                "corp",
+                &jane,
+                "repository:platform/prod:push",
+                "repository:platform/prod:push",
+            ),
+            // The deny matches one element of the list, so it wins over the group's allow
+            // and over the person's own namespace.
+            (
+                "corp",
+                &contractor,
+                "repository:platform/base:push",
+                "repository:platform/base:push",
+            ),
+            (
+                "corp",
+                &contractor,
+                "repository:platform/prod:pull,push",
+                "repository:platform/prod:pull",
+            ),
+            ("corp", &contractor, "repository:carl/prod:push", ""),
+            (
+                "corp",
+                &contractor,
+                "repository:carl/app:push",
+                "repository:carl/app:push",
+            ),
+            // Not a valid path component: no personal namespace; a string claim still counts.
+            ("corp", &upper, "repository:jane/app:pull", ""),
+            (
+                "corp",
+                &upper,
+                "repository:platform/x:pull",
+                "repository:platform/x:pull",
+            ),
+            (
+                "corp",
+                &no_groups,
+                "repository:ann/x:push",
+                "repository:ann/x:push",
+            ),
+            ("corp", &no_groups, "repository:platform/x:pull", ""),
+            (
+                "mail",
+                &verified,
+                "repository:bob/x:push",
+                "repository:bob/x:push",
+            ),
+            ("mail", &verified, "repository:platform/x:pull", ""),
+            ("mail", &unverified, "repository:bob/x:push", ""),
+            ("mail", &elsewhere, "repository:bob/x:push", ""),
+            // The corp issuer names people by preferred_username: an email says nothing there.
+            ("corp", &verified, "repository:bob/x:push", ""),
+        ];
+        for (issuer, claims, scope, expected) in cases {
+            let claims = claims.as_object().unwrap();
+            let account = format!("{issuer}:x");
+            let caller = Caller {
+                account: Some(&account),
+                groups: &[],
+                kind: Some(CredentialKind::Oidc),
+                workload: Some(crate::Workload { issuer, claims }),
+            };
+            let scopes = parse_scopes([*scope]).unwrap();
+            let grant = policy.evaluate(&caller, &scopes, None);
+            assert_eq!(
+                grant.scope_string(),
+                *expected,
+                "{issuer} {claims:?} asks {scope}"
+            );
+            assert_eq!(policy.explain(&caller, &scopes, None).grant, grant);
+        }
     }
 
     #[test]

@@ -47,7 +47,11 @@ impl Index {
             let existing = match segment {
                 Segment::Literal(literal) => self.nodes[node].children.get(literal).copied(),
                 Segment::Account => self.nodes[node].account_child,
-                Segment::Glob(_) | Segment::Star | Segment::DoubleStar | Segment::Claim(_) => break,
+                Segment::Glob(_)
+                | Segment::Star
+                | Segment::DoubleStar
+                | Segment::Claim(_)
+                | Segment::Person => break,
             };
             let next = match existing {
                 Some(next) => next as usize,

@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+use serde_json::{Map, Value};
+
+use crate::person::PersonClaim;
 use crate::subject::is_identifier;
 
 /// A declared issuer. Only a validated policy holds one.
@@ -13,6 +16,8 @@ pub struct Issuer {
     pub(crate) audiences: Vec<String>,
     pub(crate) jwks_url: Option<String>,
     pub(crate) max_age: Option<u64>,
+    /// `person`: which claim names a person, for `{person}`.
+    pub(crate) person: Option<PersonClaim>,
 }
 
 impl Issuer {
@@ -49,6 +54,21 @@ impl Issuer {
     pub fn max_age(&self) -> Option<u64> {
         self.max_age
     }
+
+    /// The claim that names a person (`person`), if the issuer declares one.
+    pub fn person_claim(&self) -> Option<&str> {
+        self.person.as_ref().map(PersonClaim::claim)
+    }
+
+    /// The domain a person's claim must be in (`person_domain`), if declared.
+    pub fn person_domain(&self) -> Option<&str> {
+        self.person.as_ref().and_then(PersonClaim::domain)
+    }
+
+    /// The person's name in a verified token's `claims`, as `{person}` stands for it.
+    pub(crate) fn person_name<'c>(&self, claims: &'c Map<String, Value>) -> Option<&'c str> {
+        self.person.as_ref()?.name(claims)
+    }
 }
 
 impl fmt::Debug for Issuer {
@@ -59,6 +79,7 @@ impl fmt::Debug for Issuer {
             .field("audiences", &self.audiences)
             .field("jwks_url", &self.jwks_url)
             .field("max_age", &self.max_age)
+            .field("person", &self.person)
             .finish()
     }
 }
@@ -190,6 +211,7 @@ mod tests {
             audiences: vec!["x".into()],
             jwks_url: None,
             max_age: None,
+            person: None,
         };
         assert_eq!(
             issuer.discovery_url(),

@@ -23,6 +23,7 @@ mod issuer;
 mod limit;
 mod name;
 mod pattern;
+mod person;
 mod policy;
 mod scope;
 mod source;

@@ -41,11 +41,21 @@ struct IssuerToml {
     audience: Spanned<Audience>,
     jwks_url: Option<Spanned<String>>,
     max_age: Option<Spanned<i64>>,
+    person: Option<Spanned<String>>,
+    person_domain: Option<Spanned<String>>,
     #[serde(flatten)]
     unknown: BTreeMap<String, toml::Value>,
 }
 
-const ISSUER_FIELDS: &[&str] = &["name", "url", "audience", "jwks_url", "max_age"];
+const ISSUER_FIELDS: &[&str] = &[
+    "name",
+    "url",
+    "audience",
+    "jwks_url",
+    "max_age",
+    "person",
+    "person_domain",
+];
 
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -275,6 +285,14 @@ fn add_file(
             max_age: issuer.max_age.map(|max_age| Located {
                 at: at(max_age.span()),
                 value: max_age.into_inner(),
+            }),
+            person: issuer.person.map(|person| Located {
+                at: at(person.span()),
+                value: person.into_inner(),
+            }),
+            person_domain: issuer.person_domain.map(|domain| Located {
+                at: at(domain.span()),
+                value: domain.into_inner(),
             }),
         });
     }
@@ -713,7 +731,7 @@ actions = ["pull"]
 
     #[test]
     fn issuers_load() {
-        let text = format!("{ISSUER}\n[[issuer]]\nname = \"lab\"\nurl = \"http://127.0.0.1:9000\"\naudience = [\"a\", \"b\"]\njwks_url = \"http://127.0.0.1:9000/keys\"\nmax_age = 900\n\n[[allow]]\nwho = [\"oidc:github\", \"kind:oidc\"]\nwhen = {{ repository_owner = \"acme\", ref = \"refs/heads/*\", \"kubernetes.io\".namespace = \"ci\" }}\nwhat = [\"repository:{{claim:repository}}/**\"]\nactions = [\"pull\", \"push\"]\n");
+        let text = format!("{ISSUER}\n[[issuer]]\nname = \"lab\"\nurl = \"http://127.0.0.1:9000\"\naudience = [\"a\", \"b\"]\njwks_url = \"http://127.0.0.1:9000/keys\"\nmax_age = 900\nperson = \"email\"\nperson_domain = \"Example.com\"\n\n[[allow]]\nwho = [\"oidc:github\", \"kind:oidc\"]\nwhen = {{ repository_owner = \"acme\", ref = \"refs/heads/*\", \"kubernetes.io\".namespace = \"ci\" }}\nwhat = [\"repository:{{claim:repository}}/**\"]\nactions = [\"pull\", \"push\"]\n");
         let policy = Policy::from_toml([("ci.toml", text.as_str())]).unwrap();
         type Fields<'a> = (&'a str, &'a str, &'a [String], Option<&'a str>, Option<u64>);
         let issuers: Vec<Fields<'_>> = policy
@@ -740,6 +758,12 @@ actions = ["pull"]
                 ),
             ]
         );
+        let people: Vec<_> = policy
+            .issuers()
+            .iter()
+            .map(|i| (i.person_claim(), i.person_domain()))
+            .collect();
+        assert_eq!(people, [(None, None), (Some("email"), Some("example.com"))]);
         assert_eq!(
             policy.issuer_for("http://127.0.0.1:9000").map(|i| i.name()),
             Some("lab")
@@ -774,15 +798,22 @@ actions = ["pull"]
             (format!("{ISSUER}\n{}", ISSUER.replace("github\"", "gh\"")), "p.toml:8: issuer URL \"https://token.actions.githubusercontent.com\" is declared twice"),
             (ISSUER.replace("\"github\"", "\"git:hub\""), "p.toml:2: issuer name \"git:hub\" is not valid"),
             (rule("\"oidc:gitlab\"", ""), "p.toml:7: issuer \"gitlab\" is not declared"),
-            (rule("\"anyone\"", "when = { ref = \"refs/heads/main\" }\n"), "p.toml:6: a rule with `when` or {claim:NAME} is about workloads"),
+            (rule("\"anyone\"", "when = { ref = \"refs/heads/main\" }\n"), "p.toml:6: a rule with `when`, {claim:NAME} or {person} is about workloads"),
             (rule("\"oidc:github\", \"authenticated\"", "when = { ref = \"main\" }\n"), "p.toml:6: a rule with `when`"),
             (rule("\"oidc:github\"", "when = { ref = 1 }\n"), "p.toml:10: `when` claim \"ref\" must be a string pattern, not integer"),
             (rule("\"oidc:github\"", "when = { ref = \"a**\" }\n"), "p.toml:10: `when` pattern \"a**\": ** must be a whole segment"),
             (rule("\"oidc:github\"", "when = {}\n"), "p.toml:10: `when` is empty"),
             (rule("\"oidc:github\"", "when = { \"a b\" = \"x\" }\n"), "p.toml:10: `when` claim \"a b\""),
-            (rule("\"oidc:github\"", "").replace("[[allow]]", "[[deny]]") + "when = { ref = \"x\" }\n", "p.toml:10: `when` only applies to allow rules"),
-            (rule("\"oidc:github\"", "").replace("repository:x/**", "repository:{claim:repository}/**").replace("[[allow]]", "[[deny]]"), "p.toml:6: {claim:NAME} only applies to allow rules"),
-            (rule("\"anyone\"", "").replace("repository:x/**", "repository:{claim:repository}/**"), "p.toml:6: a rule with `when` or {claim:NAME}"),
+            (rule("\"oidc:github\"", "").replace("repository:x/**", "repository:{claim:repository}/**").replace("[[allow]]", "[[deny]]"), "p.toml:6: {claim:NAME} and {person} only apply to allow rules"),
+            (rule("\"anyone\"", "").replace("repository:x/**", "repository:{claim:repository}/**"), "p.toml:6: a rule with `when`, {claim:NAME} or {person}"),
+            (rule("\"anyone\"", "").replace("repository:x/**", "repository:{person}/**"), "p.toml:6: a rule with `when`, {claim:NAME} or {person}"),
+            (rule("\"oidc:github\"", "").replace("repository:x/**", "repository:{person}/**"), "p.toml:6: {person} needs the issuer to say which claim names a person: add person = \"preferred_username\" (or another claim) to issuer \"github\""),
+            (rule("\"kind:oidc\"", "").replace("repository:x/**", "repository:{person}/**"), "p.toml:6: {person} needs an issuer that says which claim names a person"),
+            (rule("\"oidc:github\"", "").replace("repository:x/**", "repository:{person}/**").replace("[[allow]]", "[[deny]]").replace("audience = \"registry.example.com\"", "audience = \"registry.example.com\"\nperson = \"email\""), "p.toml:7: {claim:NAME} and {person} only apply to allow rules"),
+            (rule("\"oidc:github\"", "").replace("repository:x/**", "repository:x-{person}"), "p.toml:8: pattern \"repository:x-{person}\": segment"),
+            (format!("{ISSUER}person = \"a b\"\n"), "p.toml:5: `person` \"a b\": a claim name"),
+            (format!("{ISSUER}person_domain = \"example.com\"\n"), "p.toml:5: `person_domain` needs `person`"),
+            (format!("{ISSUER}person = \"email\"\nperson_domain = \"example..com\"\n"), "p.toml:6: `person_domain` \"example..com\" is not a domain name"),
             (rule("\"oidc:github\"", "").replace("repository:x/**", "repository:x-{claim:repository}"), "p.toml:8: pattern \"repository:x-{claim:repository}\": segment"),
             (rule("\"oidc:github\"", "").replace("repository:x/**", "repository:{claim:}/**"), "p.toml:8: pattern \"repository:{claim:}/**\": segment \"{claim:}\": a claim name"),
         ];

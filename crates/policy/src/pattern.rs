@@ -9,7 +9,9 @@
 //!
 //! In policy rules (not in credential limits) a whole segment may also be `{claim:NAME}`:
 //! the workload's ID-token claim NAME, standing for as many segments as it holds, and only
-//! when it is a valid repository path; otherwise the pattern matches nothing.
+//! when it is a valid repository path; otherwise the pattern matches nothing. A whole
+//! segment may also be `{person}`: the name of the person an ID token identifies (see
+//! `person.rs`), exactly one segment, or nothing matches.
 
 use std::fmt;
 
@@ -19,6 +21,7 @@ use crate::action::ResourceType;
 use crate::name::{component_reason, is_host, is_path_component, MAX_NAME_LEN};
 
 pub(crate) const ACCOUNT_PLACEHOLDER: &str = "{account}";
+const PERSON_PLACEHOLDER: &str = "{person}";
 const CLAIM_PLACEHOLDER_START: &str = "{claim:";
 
 /// One segment of a name pattern.
@@ -36,6 +39,8 @@ pub(crate) enum Segment {
     Account,
     /// `{claim:NAME}`: the workload's claim NAME, one or more segments.
     Claim(Box<str>),
+    /// `{person}`: the name of the person the ID token identifies, one segment.
+    Person,
 }
 
 impl Segment {
@@ -48,7 +53,7 @@ impl Segment {
             Segment::DoubleStar => false,
             Segment::Account => account == Some(segment),
             // Expanded into literals before matching (see `ResourcePattern::matches_with`).
-            Segment::Claim(_) => false,
+            Segment::Claim(_) | Segment::Person => false,
         }
     }
 }
@@ -62,19 +67,20 @@ pub(crate) struct ResourcePattern {
 }
 
 impl ResourcePattern {
-    /// Parses `type:name-pattern`; the error says what to change. `{claim:NAME}` is refused
-    /// (credential limits have no claims to fill it).
+    /// Parses `type:name-pattern`; the error says what to change. `{claim:NAME}` and
+    /// `{person}` are refused (credential limits have no claims to fill them).
     pub(crate) fn parse(text: &str) -> Result<ResourcePattern, String> {
         let pattern = ResourcePattern::parse_rule(text)?;
         if pattern.has_claims() {
             return Err(format!(
-                "pattern {text:?}: {{claim:NAME}} is only allowed in policy rules"
+                "pattern {text:?}: {{claim:NAME}} and {{person}} are only allowed in policy rules"
             ));
         }
         Ok(pattern)
     }
 
-    /// Parses a rule's `what` entry: like [`ResourcePattern::parse`], `{claim:NAME}` allowed.
+    /// Parses a rule's `what` entry: like [`ResourcePattern::parse`], `{claim:NAME}` and
+    /// `{person}` allowed.
     pub(crate) fn parse_rule(text: &str) -> Result<ResourcePattern, String> {
         let Some((type_text, name_pattern)) = text.split_once(':') else {
             return Err(format!(
@@ -115,22 +121,30 @@ impl ResourcePattern {
         &self.segments
     }
 
-    /// Whether the pattern holds a `{claim:NAME}` placeholder.
+    /// Whether the pattern holds a `{claim:NAME}` or `{person}` placeholder: one only a
+    /// workload's claims can fill.
     pub(crate) fn has_claims(&self) -> bool {
         self.segments
             .iter()
-            .any(|segment| matches!(segment, Segment::Claim(_)))
+            .any(|segment| matches!(segment, Segment::Claim(_) | Segment::Person))
+    }
+
+    /// Whether the pattern holds `{person}`.
+    pub(crate) fn has_person(&self) -> bool {
+        self.segments.contains(&Segment::Person)
     }
 
     /// [`ResourcePattern::matches`] with the workload's claims for `{claim:NAME}`: each
     /// placeholder becomes the claim's segments when the claim is a string holding a valid
     /// repository path; otherwise (absent, not a string, invalid, or no workload at all)
-    /// the pattern matches nothing.
+    /// the pattern matches nothing. `{person}` becomes `person`, the name the issuer's
+    /// `person` claim gives (already one valid path component), or matches nothing.
     pub(crate) fn matches_with(
         &self,
         name_segments: &[&str],
         account: Option<&str>,
         claims: Option<&Map<String, Value>>,
+        person: Option<&str>,
     ) -> bool {
         if !self.has_claims() {
             return segments_match(&self.segments, name_segments, account);
@@ -141,6 +155,10 @@ impl ResourcePattern {
         let mut expanded = Vec::with_capacity(self.segments.len() + 4);
         for segment in &self.segments {
             match segment {
+                Segment::Person => match person {
+                    Some(person) => expanded.push(Segment::Literal(person.into())),
+                    None => return false,
+                },
                 Segment::Claim(name) => {
                     let Some(path) = claims
                         .get(&**name)
@@ -164,7 +182,13 @@ impl ResourcePattern {
         match self.segments.first() {
             Some(Segment::Literal(literal)) => **literal == *name,
             Some(Segment::Glob(glob)) => glob_matches(glob.as_bytes(), name.as_bytes()),
-            Some(Segment::Star | Segment::DoubleStar | Segment::Account | Segment::Claim(_))
+            Some(
+                Segment::Star
+                | Segment::DoubleStar
+                | Segment::Account
+                | Segment::Claim(_)
+                | Segment::Person,
+            )
             | None => false,
         }
     }
@@ -180,7 +204,7 @@ impl ResourcePattern {
     /// `account` must be the caller's account only when it is a valid path component (see
     /// [`account_segment`]); `None` makes `{account}` match nothing.
     pub(crate) fn matches(&self, name_segments: &[&str], account: Option<&str>) -> bool {
-        self.matches_with(name_segments, account, None)
+        self.matches_with(name_segments, account, None, None)
     }
 }
 
@@ -258,6 +282,7 @@ fn parse_segment(segment: &str, may_be_host: bool) -> Result<Segment, String> {
         "**" => return Ok(Segment::DoubleStar),
         "*" => return Ok(Segment::Star),
         ACCOUNT_PLACEHOLDER => return Ok(Segment::Account),
+        PERSON_PLACEHOLDER => return Ok(Segment::Person),
         "" => return Err("empty segment (a leading, trailing or doubled '/')".into()),
         _ => {}
     }
@@ -274,7 +299,7 @@ fn parse_segment(segment: &str, may_be_host: bool) -> Result<Segment, String> {
     }
     if segment.contains('{') || segment.contains('}') {
         return Err(format!(
-            "segment {segment:?}: the placeholders are {{account}} and {{claim:NAME}}, each a whole segment"
+            "segment {segment:?}: the placeholders are {{account}}, {{person}} and {{claim:NAME}}, each a whole segment"
         ));
     }
     if segment.contains("**") {
@@ -308,6 +333,10 @@ pub(crate) fn is_claim_name(name: &str) -> bool {
 
 /// Longest claim value `when` looks at, in bytes; longer values never match.
 const MAX_CLAIM_VALUE_LEN: usize = 1024;
+
+/// How many elements of a list-valued claim `when` looks at; later ones never match.
+/// Providers cap group claims well below this (Entra ID sends at most 200 groups).
+const MAX_CLAIM_LIST_LEN: usize = 256;
 
 /// A `when` pattern for one claim's value: the name pattern syntax (`*` within one
 /// `/`-separated segment, `**` any number of segments), literals taken as written
@@ -355,11 +384,21 @@ impl ClaimPattern {
         })
     }
 
-    /// Whether the claim `value` matches: only a string does, and only up to 1 KiB.
+    /// Whether the claim `value` matches: a string up to 1 KiB that matches, or a list
+    /// (a `groups` claim) with such a string among its first 256 elements. Anything else
+    /// (absent, a number, an object, a list of lists) never matches.
     pub(crate) fn matches(&self, value: Option<&Value>) -> bool {
-        let Some(text) = value.and_then(Value::as_str) else {
-            return false;
-        };
+        match value {
+            Some(Value::String(text)) => self.matches_text(text),
+            Some(Value::Array(items)) => items
+                .iter()
+                .take(MAX_CLAIM_LIST_LEN)
+                .any(|item| item.as_str().is_some_and(|text| self.matches_text(text))),
+            _ => false,
+        }
+    }
+
+    fn matches_text(&self, text: &str) -> bool {
         if text.len() > MAX_CLAIM_VALUE_LEN {
             return false;
         }

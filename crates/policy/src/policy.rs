@@ -11,6 +11,7 @@ use crate::action::{ActionSet, ResourceType};
 use crate::index::{Entry, Index};
 use crate::issuer::{self, Issuer};
 use crate::pattern::{is_claim_name, ClaimPattern, ResourcePattern};
+use crate::person::PersonClaim;
 use crate::source::{Effect, Location, PolicySource, Problem};
 use crate::subject::CredentialKind;
 use crate::subject::{is_identifier, parse_subject, Subject, SubjectText, SUBJECT_HELP};
@@ -197,6 +198,29 @@ impl Policy {
                     }
                 },
             };
+            let person = match (&declared.person, &declared.person_domain) {
+                (None, None) => None,
+                (None, Some(domain)) => {
+                    report(&mut problems, domain.at, "`person_domain` needs `person`: name the claim whose address is in that domain (e.g. person = \"email\")".into());
+                    None
+                }
+                (Some(claim), domain) => {
+                    match PersonClaim::parse(
+                        &claim.value,
+                        domain.as_ref().map(|d| d.value.as_str()),
+                    ) {
+                        Ok(person) => Some(person),
+                        Err(message) => {
+                            let at = match domain {
+                                Some(domain) if message.contains("`person_domain`") => domain.at,
+                                _ => claim.at,
+                            };
+                            report(&mut problems, at, message);
+                            None
+                        }
+                    }
+                }
+            };
             if problems.len() == problems_before {
                 issuers.push(Issuer {
                     name: name.clone(),
@@ -204,6 +228,7 @@ impl Policy {
                     audiences: audiences.clone(),
                     jwks_url: declared.jwks_url.as_ref().map(|u| u.value.clone()),
                     max_age,
+                    person,
                 });
             }
         }
@@ -311,9 +336,6 @@ impl Policy {
                 if conditions.value.is_empty() {
                     report(&mut problems, conditions.at, "`when` is empty; name the claims that must match, e.g. { ref = \"refs/heads/main\" }".into());
                 }
-                if rule.effect == Effect::Deny {
-                    report(&mut problems, conditions.at, "`when` only applies to allow rules (a deny must not depend on what a token claims)".into());
-                }
                 for (path, text) in &conditions.value {
                     if path.is_empty() || !path.iter().all(|key| is_claim_name(key)) {
                         report(&mut problems, conditions.at, format!(
@@ -334,7 +356,7 @@ impl Policy {
             let uses_claims = rule.when.is_some() || what.iter().any(ResourcePattern::has_claims);
             if uses_claims {
                 if rule.effect == Effect::Deny && what.iter().any(ResourcePattern::has_claims) {
-                    report(&mut problems, rule.at, "{claim:NAME} only applies to allow rules (a deny must not depend on what a token claims)".into());
+                    report(&mut problems, rule.at, "{claim:NAME} and {person} only apply to allow rules (a deny names what it protects; use `when` to say whom it stops)".into());
                 }
                 let is_workload_only = who.iter().all(|subject| {
                     matches!(
@@ -343,7 +365,27 @@ impl Policy {
                     )
                 });
                 if !is_workload_only {
-                    report(&mut problems, rule.at, "a rule with `when` or {claim:NAME} is about workloads: its `who` may only list oidc:ISSUER and kind:oidc".into());
+                    report(&mut problems, rule.at, "a rule with `when`, {claim:NAME} or {person} is about workloads: its `who` may only list oidc:ISSUER and kind:oidc".into());
+                }
+            }
+            if what.iter().any(ResourcePattern::has_person) {
+                for subject in &who {
+                    let issuer = match subject {
+                        Subject::Issuer(id) => source.issuers.get(*id as usize),
+                        _ => None,
+                    };
+                    if let Some(issuer) = issuer.filter(|issuer| issuer.person.is_none()) {
+                        report(&mut problems, rule.at, format!(
+                            "{{person}} needs the issuer to say which claim names a person: add person = \"preferred_username\" (or another claim) to issuer {:?}",
+                            issuer.name.value
+                        ));
+                    }
+                }
+                let is_kind_only = who
+                    .iter()
+                    .all(|subject| matches!(subject, Subject::Kind(CredentialKind::Oidc)));
+                if is_kind_only && source.issuers.iter().all(|i| i.person.is_none()) {
+                    report(&mut problems, rule.at, "{person} needs an issuer that says which claim names a person (person = \"CLAIM\"); no [[issuer]] does".into());
                 }
             }
             if problems.len() == problems_before {

@@ -78,6 +78,9 @@ pub(crate) struct IssuerSource {
     pub(crate) audiences: Located<Vec<String>>,
     pub(crate) jwks_url: Option<Located<String>>,
     pub(crate) max_age: Option<Located<i64>>,
+    /// The claim that names a person (`{person}`), and the domain its value must be in.
+    pub(crate) person: Option<Located<String>>,
+    pub(crate) person_domain: Option<Located<String>>,
 }
 
 /// All policy files merged: files in name order, rules in file order.
