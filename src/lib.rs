@@ -50,6 +50,10 @@ extern crate spin_sdk_p3 as spin_sdk;
 #[path = "entry/spin_p3.rs"]
 mod spin_p3;
 
+#[cfg(all(target_arch = "wasm32", feature = "spin-p3", not(feature = "spin-p2")))]
+#[path = "entry/p3_store.rs"]
+mod p3_store;
+
 // The build-time initialisation Wizer runs (the WASI 0.2 build for
 // wasm32-wasip1 with the feature `snapshot`; see crates/snapshot).
 #[cfg(all(target_arch = "wasm32", feature = "snapshot"))]

@@ -1,8 +1,9 @@
 //! Store faults under real Spin: Spin's default SQLite store locked in the
 //! middle of a load run, then released. Fail closed (503 with a request id,
 //! never a token, a 500 or a hang), recover without a restart, lose nothing
-//! written before the fault. (A Redis outage cannot be tested this way:
-//! Spin 4.0.2 waits for an unreachable Redis forever; README, "Store
+//! written before the fault. (The WASI 0.2 build cannot survive a Redis
+//! outage: Spin 4.0.2 waits for an unreachable Redis forever. The WASI 0.3
+//! build's deadline is tested in `tests/store_outage.rs`; README, "Store
 //! faults".)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -27,10 +27,17 @@ mod bindings {
 use bindings::fermyon::spin::{key_value, variables};
 use bindings::wasi::keyvalue::{atomics, store as wasi_store};
 
-/// Serves one request with Spin as its host (see [`handle::serve`]).
-pub fn serve(request: HttpRequest, body: Result<Vec<u8>, Error>, started: Instant) -> HttpResponse {
+/// Serves one request with Spin as its host (see [`handle::serve`]), on
+/// `store`: [`SpinStore`] in the WASI 0.2 build, the deadline store of
+/// `p3_store.rs` in the WASI 0.3 build.
+pub fn serve(
+    request: HttpRequest,
+    body: Result<Vec<u8>, Error>,
+    started: Instant,
+    store: &dyn Store,
+) -> HttpResponse {
     let host = Host {
-        store: &SpinStore::default(),
+        store,
         variables: &InstanceVariables,
         fetch: &crate::outbound::Outbound,
         instance: &INSTANCE,
@@ -38,9 +45,10 @@ pub fn serve(request: HttpRequest, body: Result<Vec<u8>, Error>, started: Instan
     handle::serve(request, body, &host, started)
 }
 
-/// Spin's default key-value store, opened on first use in a request.
+/// Spin's default key-value store through the synchronous interfaces,
+/// opened on first use in a request.
 #[derive(Default)]
-struct SpinStore(OnceCell<key_value::Store>);
+pub struct SpinStore(OnceCell<key_value::Store>);
 
 impl SpinStore {
     fn open(&self) -> Result<&key_value::Store, StoreError> {

@@ -19,7 +19,7 @@ use wasi::io::poll;
 use wasi::io::streams::StreamError;
 
 use crate::http::{HttpRequest, HttpResponse, Method, BODY_READ_DEADLINE};
-use crate::spin_host::serve;
+use crate::spin_host::{serve, SpinStore};
 use crate::Error;
 
 #[http_component]
@@ -31,7 +31,7 @@ async fn entry(request: IncomingRequest, outparam: ResponseOutparam) {
     let body = head
         .body_limit()
         .and_then(|limit| read_body(request, limit));
-    send(serve(head, body, started), outparam);
+    send(serve(head, body, started, &SpinStore::default()), outparam);
 }
 
 /// The request's method, target and headers, with no body yet.

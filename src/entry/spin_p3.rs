@@ -2,6 +2,10 @@
 //! Spin 4.0): turns a Spin request into the core's types, serves it through
 //! [`crate::spin_host::serve`], and turns the answer into a Spin response.
 //!
+//! The store is Spin's through the async key-value interface, each call
+//! raced against a deadline (`p3_store.rs`), so a store that stops
+//! answering gets a 503 instead of a hung request.
+//!
 //! Spin 4.0 reuses an instance for up to 128 requests, concurrent ones
 //! included. Only immutable application state is kept per instance: the
 //! variables (read once), and the configuration and signer (with p256's
@@ -19,6 +23,7 @@ use std::time::Instant;
 use http_body_util::BodyExt as _;
 
 use crate::http::{HttpRequest, HttpResponse, Method, BODY_READ_DEADLINE};
+use crate::p3_store::DeadlineStore;
 use crate::spin_host::serve;
 use crate::Error;
 
@@ -34,7 +39,7 @@ async fn entry(request: Request) -> Reply {
         Ok(limit) => body(request, limit).await,
         Err(error) => Err(error),
     };
-    into_spin(serve(head, body, started))
+    into_spin(serve(head, body, started, &DeadlineStore::default()))
 }
 
 /// The request's method, target and headers, with no body yet.
