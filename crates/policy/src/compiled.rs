@@ -484,6 +484,64 @@ mod tests {
         }
     }
 
+    /// People (`{person}`, list claims, a deny with `when`) evaluate in the in-place form
+    /// as in the whole policy, the namespace guard on `{person}` included: the subset
+    /// holds every rule that reserves the namespace a person's name could reach.
+    #[test]
+    fn people_evaluate_in_subsets_like_the_whole_policy() {
+        let whole = Policy::from_toml([
+            ("people.toml", crate::evaluate::tests::PEOPLE_POLICY),
+            ("teams.toml", "[[allow]]\nwho = [\"authenticated\"]\nwhat = [\"repository:team/**\"]\nactions = [\"pull\"]\n"),
+        ])
+        .unwrap();
+        let bytes = whole.to_compiled();
+        let compiled = CompiledPolicy::new(&bytes).unwrap();
+        let people = [
+            serde_json::json!({"sub": "1", "preferred_username": "jane", "groups": ["platform"]}),
+            serde_json::json!({"sub": "2", "preferred_username": "carl", "groups": ["contractors", "platform"]}),
+            serde_json::json!({"sub": "3", "preferred_username": "platform"}),
+            serde_json::json!({"sub": "4", "preferred_username": "team"}),
+        ];
+        let requests = [
+            "repository:jane/app:*",
+            "repository:platform/base:push,delete repository:platform/prod:push",
+            "repository:team/x:push",
+            "repository:carl/prod:push",
+        ];
+        for claims in &people {
+            let claims = claims.as_object().unwrap();
+            let caller = Caller {
+                account: Some("corp:x"),
+                groups: &[],
+                kind: Some(CredentialKind::Oidc),
+                workload: Some(crate::Workload {
+                    issuer: "corp",
+                    claims,
+                }),
+            };
+            for request in requests {
+                let scopes = parse_scopes([request]).unwrap();
+                assert_eq!(
+                    compiled.evaluate(&caller, &scopes, None),
+                    whole.evaluate(&caller, &scopes, None),
+                    "{claims:?} {request}"
+                );
+            }
+        }
+        let team = serde_json::json!({"preferred_username": "team"});
+        let caller = Caller {
+            account: Some("corp:x"),
+            groups: &[],
+            kind: Some(CredentialKind::Oidc),
+            workload: Some(crate::Workload {
+                issuer: "corp",
+                claims: team.as_object().unwrap(),
+            }),
+        };
+        let scopes = parse_scopes(["repository:team/x:push"]).unwrap();
+        assert!(compiled.evaluate(&caller, &scopes, None).access.is_empty());
+    }
+
     #[test]
     fn truncated_or_foreign_bytes_are_refused() {
         let bytes = policy().to_compiled();

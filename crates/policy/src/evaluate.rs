@@ -120,9 +120,16 @@ impl Policy {
     pub(crate) fn context<'c>(&self, caller: &Caller<'c>) -> CallerContext<'c> {
         if let Some(workload) = caller.workload {
             let issuer = self.issuer_id(workload.issuer);
+            // A person named like a namespace the policy hands out (`platform`
+            // for `platform/**`) would own it through `{person}/**`: such a
+            // name gets no personal namespace, as no account may be so named.
+            // A compiled policy holds every rule that could match the request's
+            // names, so this sees every rule reserving the one `{person}` could
+            // reach.
             let person = issuer
                 .and_then(|id| self.issuers.get(id as usize))
-                .and_then(|issuer| issuer.person_name(workload.claims));
+                .and_then(|issuer| issuer.person_name(workload.claims))
+                .filter(|name| !self.is_namespace(name));
             return CallerContext {
                 account: caller.account,
                 account_segment: None,
@@ -819,7 +826,7 @@ actions = ["push"]
         assert!(text.contains("allow ci.toml:15  repository:{claim:repository}/**  pull,push  when ref = \"refs/heads/main\", repository_owner = \"acme\""), "{text}");
     }
 
-    const PEOPLE_POLICY: &str = r#"
+    pub(crate) const PEOPLE_POLICY: &str = r#"
 [[issuer]]
 name = "corp"
 url = "https://login.example.com"
@@ -864,6 +871,7 @@ actions = ["push", "delete"]
         let unverified = serde_json::json!({"sub": "6", "email": "bob@example.com"});
         let elsewhere =
             serde_json::json!({"sub": "7", "email": "bob@evil.example", "email_verified": true});
+        let namespace = serde_json::json!({"sub": "8", "preferred_username": "platform"});
         // (issuer, claims, scope, expected)
         let cases: &[(&str, &serde_json::Value, &str, &str)] = &[
             (
@@ -932,6 +940,14 @@ actions = ["push", "delete"]
             ("mail", &elsewhere, "repository:bob/x:push", ""),
             // The corp issuer names people by preferred_username: an email says nothing there.
             ("corp", &verified, "repository:bob/x:push", ""),
+            // A person named like a namespace the policy hands out does not own it.
+            (
+                "corp",
+                &namespace,
+                "repository:platform/base:push,delete",
+                "",
+            ),
+            ("corp", &namespace, "repository:platform:push", ""),
         ];
         for (issuer, claims, scope, expected) in cases {
             let claims = claims.as_object().unwrap();
