@@ -7,7 +7,8 @@
 //! shipped `policies/ci.toml` with its issuer URLs pointed at the local
 //! issuer and its `your_org` placeholder set to `acme`, plus
 //! `lab.toml` (an issuer whose keys rotate, one that cannot be reached, one
-//! whose JWKS answers 500).
+//! whose JWKS answers 500), and the shipped `policies/people.toml` with its
+//! issuer URL pointed at the local `/corp` issuer.
 //! `SCOPEGATE_POLICY_DIR` (build.rs) selects that folder. It runs under the
 //! repository's own `spin.toml`, only its `source` changed, so the
 //! manifest's `allowed_outbound_hosts` variables are what lets it out.
@@ -24,6 +25,10 @@ use scopegate_harness::{free_port, repository_root, OidcIssuer};
 
 /// The audience the shipped `policies/ci.toml` declares for both issuers.
 pub const AUDIENCE: &str = "registry.example.com";
+/// The client id people log in with, the audience of `policies/people.toml`.
+pub const PEOPLE_AUDIENCE: &str = "scopegate-cli";
+/// The issuer URL the shipped `policies/people.toml` declares.
+const PEOPLE_ISSUER: &str = "https://login.example.com/realms/corp";
 /// The JWKS paths whose GETs the tests count.
 pub const ROTATING_JWKS: &str = "/rotating/jwks";
 pub const ROTATING_DISCOVERY: &str = "/rotating/.well-known/openid-configuration";
@@ -39,6 +44,8 @@ pub struct Oidc {
     pub github: RS256KeyPair,
     /// GitLab-shaped (ES256, discovery).
     pub gitlab: ES256KeyPair,
+    /// The company's identity provider of `policies/people.toml` (ES256, discovery).
+    pub corp: ES256KeyPair,
     /// The rotating issuer's first and second key.
     pub rotating_a: ES256KeyPair,
     pub rotating_b: RS256KeyPair,
@@ -55,6 +62,10 @@ impl Oidc {
 
     pub fn gitlab_url(&self) -> String {
         self.issuer.url("/gitlab")
+    }
+
+    pub fn corp_url(&self) -> String {
+        self.issuer.url("/corp")
     }
 
     pub fn rotating_url(&self) -> String {
@@ -89,6 +100,7 @@ pub fn oidc() -> &'static Oidc {
             manifest: PathBuf::new(),
             github: RS256KeyPair::generate(2048).unwrap().with_key_id("gh-1"),
             gitlab: ES256KeyPair::generate().with_key_id("gl-1"),
+            corp: ES256KeyPair::generate().with_key_id("corp-1"),
             rotating_a: ES256KeyPair::generate().with_key_id("rot-a"),
             rotating_b: RS256KeyPair::generate(2048).unwrap().with_key_id("rot-b"),
             impostor: RS256KeyPair::generate(2048).unwrap().with_key_id("gh-1"),
@@ -96,6 +108,7 @@ pub fn oidc() -> &'static Oidc {
         for (name, key) in [
             ("github", oidc.github.public_key().to_jwk()),
             ("gitlab", oidc.gitlab.public_key().to_jwk()),
+            ("corp", oidc.corp.public_key().to_jwk()),
         ] {
             serve_issuer(&oidc.issuer, name, &[key]);
         }
@@ -180,6 +193,15 @@ actions = ["*"]
         failing = oidc.failing_url(),
     );
     write_if_changed(&policies.join("lab.toml"), &lab);
+    let people = std::fs::read_to_string(root.join("policies/people.toml")).unwrap();
+    assert!(
+        people.contains(PEOPLE_ISSUER) && people.contains(PEOPLE_AUDIENCE),
+        "policies/people.toml no longer has the issuer the tests point elsewhere"
+    );
+    write_if_changed(
+        &policies.join("people.toml"),
+        &people.replace(PEOPLE_ISSUER, &oidc.corp_url()),
+    );
 
     build(
         &policies,
@@ -342,6 +364,27 @@ pub fn gitlab_claims(oidc: &Oidc) -> JWTClaims<serde_json::Value> {
         .with_issuer(oidc.gitlab_url())
         .with_audiences(HashSet::from(["other".to_string(), AUDIENCE.to_string()]))
         .with_subject("project_path:platform/tools/app:ref_type:branch:ref:main")
+}
+
+/// Claims of a person's ID token from the company's provider (`corp`), valid
+/// for `lifetime`: `preferred_username` and `groups` as Keycloak sends them.
+pub fn person_claims(
+    oidc: &Oidc,
+    sub: &str,
+    username: &str,
+    groups: &[&str],
+    lifetime: Duration,
+) -> JWTClaims<serde_json::Value> {
+    let custom = serde_json::json!({
+        "preferred_username": username,
+        "groups": groups,
+        "email": format!("{username}@example.com"),
+        "email_verified": true,
+    });
+    Claims::with_custom_claims(custom, lifetime)
+        .with_issuer(oidc.corp_url())
+        .with_audience(PEOPLE_AUDIENCE)
+        .with_subject(sub)
 }
 
 /// A JWT from raw header and payload JSON, with `signature` as its third part.
