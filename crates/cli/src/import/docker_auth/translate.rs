@@ -1,0 +1,609 @@
+//! docker_auth's first-match ACL as scopegate's deny-wins policy, for the callers the
+//! file names: each static user and, when `""` is among the users, the anonymous
+//! caller. Every entry's account, label, type and service conditions are decided per
+//! caller (they are known), so what is left per caller and action is an ordered list of
+//! name sets; entry i grants the names it matches that no earlier entry matched. That
+//! becomes `allow` rules for the entries that grant, and `deny` rules for the earlier
+//! entries that refuse part of what a later one grants, when such a deny takes nothing
+//! from an entry before it; otherwise the order has no deny-wins equivalent and the
+//! translation is refused, naming the entries.
+//!
+//! Rules name `user:NAME` and `anonymous`, not groups: a first-match decision depends on
+//! all of a caller's labels at once, so only the known users' outcomes are exact.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use super::acl::{self, field_alternatives, field_matches, labels_match, regex_body};
+use super::config::{Config, Entry};
+use super::pattern::NamePattern;
+
+/// The repository actions, in scopegate's order.
+pub const ACTIONS: [&str; 3] = ["pull", "push", "delete"];
+
+/// A caller the file names.
+#[derive(Debug, Clone)]
+pub struct Caller<'a> {
+    /// `""` for the anonymous caller.
+    pub account: &'a str,
+    pub labels: &'a BTreeMap<String, Vec<String>>,
+}
+
+impl Caller<'_> {
+    fn subject(&self) -> String {
+        if self.account.is_empty() {
+            "anonymous".into()
+        } else {
+            format!("user:{}", self.account)
+        }
+    }
+
+    fn describe(&self) -> String {
+        if self.account.is_empty() {
+            "the anonymous caller".into()
+        } else {
+            format!("user {}", self.account)
+        }
+    }
+}
+
+/// The callers of a configuration: the users with a name, then the anonymous caller
+/// when `""` is a user (docker_auth refuses anonymous requests otherwise).
+pub fn callers(config: &Config) -> Vec<Caller<'_>> {
+    let named = config.users.iter().filter(|user| !user.name.is_empty());
+    let anonymous = config.users.iter().filter(|user| user.name.is_empty());
+    named
+        .chain(anonymous)
+        .map(|user| Caller {
+            account: &user.name,
+            labels: &user.labels,
+        })
+        .collect()
+}
+
+/// One rule of the translated policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub is_deny: bool,
+    pub who: Vec<String>,
+    pub what: Vec<String>,
+    pub actions: Vec<String>,
+    /// The ACL entries it comes from.
+    pub entries: BTreeSet<usize>,
+}
+
+/// A translation: the rules, and remarks on entries left out because they cannot
+/// apply to any caller of the file.
+#[derive(Debug, Clone, Default)]
+pub struct Translation {
+    pub rules: Vec<Rule>,
+    pub notes: Vec<String>,
+}
+
+/// An entry as it applies to one caller and the repository type.
+#[derive(Debug, Clone)]
+struct Applicable<'a> {
+    entry: &'a Entry,
+    names: Vec<NamePattern>,
+}
+
+fn grants(entry: &Entry, action: &str) -> bool {
+    entry.actions == ["*"] || entry.actions.iter().any(|listed| listed == action)
+}
+
+/// Translates the ACL; `service` is the service name the registry sends (what a
+/// `service` condition is decided against). Errors list every entry that cannot be
+/// translated exactly, with why.
+pub fn translate(config: &Config, service: Option<&str>) -> Result<Translation, Vec<String>> {
+    let mut problems: BTreeSet<String> = BTreeSet::new();
+    if let Err(found) = acl::Acl::new(&config.acl) {
+        problems.extend(found);
+    }
+    for entry in &config.acl {
+        let conditions = &entry.conditions;
+        if conditions.ip.is_some() {
+            problems.insert(format!(
+                "{}: matches the client's address (`ip`), which a policy cannot see",
+                entry.describe()
+            ));
+        }
+        if conditions.service.is_some() && service.is_none() {
+            problems.insert(format!(
+                "{}: matches on `service`; give --service with the service name your registry \
+                 sends, and entries for other services are left out",
+                entry.describe()
+            ));
+        }
+        let request_bound = [
+            &conditions.account,
+            &conditions.service,
+            &conditions.resource_type,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(conditions.labels.values())
+        .any(|value| value.contains("${name}"));
+        if request_bound
+            || conditions
+                .name
+                .as_ref()
+                .is_some_and(|n| n.contains("${name}"))
+        {
+            problems.insert(format!(
+                "{}: uses ${{name}} outside a plain name match, which the importer does not translate",
+                entry.describe()
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems.into_iter().collect());
+    }
+    let service = service.unwrap_or_default();
+    let callers = callers(config);
+    // (is_deny, subject, what) -> action -> entries
+    let mut emitted: BTreeMap<(bool, String, String), BTreeMap<String, BTreeSet<usize>>> =
+        BTreeMap::new();
+    let mut used: BTreeSet<usize> = BTreeSet::new();
+    for caller in &callers {
+        let applicable = match applicable_entries(config, caller, service) {
+            Ok(applicable) => applicable,
+            Err(found) => {
+                problems.extend(found);
+                continue;
+            }
+        };
+        used.extend(applicable.iter().map(|a| a.entry.number));
+        let subject = caller.subject();
+        for action in ACTIONS {
+            for (is_deny, names, entry) in decide(caller, action, &applicable, &mut problems) {
+                for name in names {
+                    emitted
+                        .entry((is_deny, subject.clone(), format!("repository:{name}")))
+                        .or_default()
+                        .entry(action.to_string())
+                        .or_default()
+                        .insert(entry);
+                }
+            }
+        }
+        if let Some(entry) = catalog_entry(config, caller, service) {
+            used.insert(entry.number);
+            if entry.actions.iter().any(|a| a == "*") {
+                emitted
+                    .entry((false, subject.clone(), "registry:catalog".into()))
+                    .or_default()
+                    .entry("*".into())
+                    .or_default()
+                    .insert(entry.number);
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems.into_iter().collect());
+    }
+    let notes = config
+        .acl
+        .iter()
+        .filter(|entry| !used.contains(&entry.number))
+        .map(|entry| {
+            format!(
+                "{}: applies to none of the file's users (nor the anonymous caller), left out",
+                entry.describe()
+            )
+        })
+        .collect();
+    Ok(Translation {
+        rules: merge(emitted),
+        notes,
+    })
+}
+
+/// The entries that apply to `caller` for the repository type, with their name sets.
+fn applicable_entries<'a>(
+    config: &'a Config,
+    caller: &Caller<'_>,
+    service: &str,
+) -> Result<Vec<Applicable<'a>>, Vec<String>> {
+    let mut applicable = Vec::new();
+    let mut problems = Vec::new();
+    for entry in &config.acl {
+        if !applies(entry, caller, "repository", service) {
+            continue;
+        }
+        let Some(name) = &entry.conditions.name else {
+            applicable.push(Applicable {
+                entry,
+                names: vec![NamePattern::everything()],
+            });
+            continue;
+        };
+        let vars = vars(caller, "repository", service);
+        let mut names = Vec::new();
+        for alternative in field_alternatives(name, &vars, caller.labels) {
+            if alternative.contains("${labels:") {
+                // A placeholder left in: `$` and `{` are in no name, and in a regex `$`
+                // anchors the end before more text, so it matches nothing.
+                continue;
+            }
+            let patterns = match regex_body(&alternative) {
+                Some(body) => NamePattern::from_regex(body),
+                None => NamePattern::from_glob(&alternative).map(|p| p.into_iter().collect()),
+            };
+            match patterns {
+                Ok(patterns) => names.extend(patterns),
+                Err(why) => problems.push(format!(
+                    "{}: for {}, the name {why}",
+                    entry.describe(),
+                    caller.describe()
+                )),
+            }
+        }
+        if !names.is_empty() {
+            applicable.push(Applicable { entry, names });
+        }
+    }
+    if problems.is_empty() {
+        Ok(applicable)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The placeholders of a caller's requests of one type (`${name}` is refused earlier).
+fn vars(caller: &Caller<'_>, resource_type: &str, service: &str) -> Vec<(String, String)> {
+    [
+        ("${account}", caller.account),
+        ("${type}", resource_type),
+        ("${service}", service),
+    ]
+    .into_iter()
+    .map(|(placeholder, value)| (placeholder.to_string(), acl::quote_meta(value)))
+    .collect()
+}
+
+/// Whether an entry's conditions other than the name hold for the caller and type.
+fn applies(entry: &Entry, caller: &Caller<'_>, resource_type: &str, service: &str) -> bool {
+    let conditions = &entry.conditions;
+    let vars = vars(caller, resource_type, service);
+    field_matches(
+        conditions.account.as_deref(),
+        caller.account,
+        &vars,
+        caller.labels,
+    ) && field_matches(
+        conditions.resource_type.as_deref(),
+        resource_type,
+        &vars,
+        caller.labels,
+    ) && field_matches(conditions.service.as_deref(), service, &vars, caller.labels)
+        && labels_match(&conditions.labels, caller.labels, &vars)
+}
+
+/// The entry that decides the caller's `registry:catalog` requests, if any.
+fn catalog_entry<'a>(config: &'a Config, caller: &Caller<'_>, service: &str) -> Option<&'a Entry> {
+    config.acl.iter().find(|entry| {
+        let mut vars = vars(caller, "registry", service);
+        vars.push(("${name}".into(), "catalog".into()));
+        applies(entry, caller, "registry", service)
+            && field_matches(
+                entry.conditions.name.as_deref(),
+                "catalog",
+                &vars,
+                caller.labels,
+            )
+    })
+}
+
+/// The rules for one caller and action: `(is_deny, names, entry)`.
+fn decide(
+    caller: &Caller<'_>,
+    action: &str,
+    entries: &[Applicable<'_>],
+    problems: &mut BTreeSet<String>,
+) -> Vec<(bool, Vec<NamePattern>, usize)> {
+    let meets = |a: &Applicable<'_>, b: &Applicable<'_>| {
+        a.names
+            .iter()
+            .any(|x| b.names.iter().any(|y| x.intersects(y)))
+    };
+    let mut rules = Vec::new();
+    let mut kept: Vec<&Applicable<'_>> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if !grants(entry.entry, action) {
+            continue;
+        }
+        let earlier = &entries[..i];
+        let is_shadowed = entry.names.iter().all(|name| {
+            earlier
+                .iter()
+                .any(|e| e.names.iter().any(|other| name.is_within(other)))
+        });
+        if is_shadowed {
+            continue;
+        }
+        for refusing in earlier.iter().filter(|e| !grants(e.entry, action)) {
+            if !meets(entry, refusing) {
+                continue;
+            }
+            if let Some(before) = kept
+                .iter()
+                .find(|k| k.entry.number < refusing.entry.number && meets(k, refusing))
+            {
+                problems.insert(format!(
+                    "entries {}, {} and {}: for {} and {action}, entry {} refuses names that entry \
+                     {} before it grants and entry {} after it grants too; a deny-wins policy \
+                     cannot refuse them for one and not the other",
+                    before.entry.number,
+                    refusing.entry.number,
+                    entry.entry.number,
+                    caller.describe(),
+                    refusing.entry.number,
+                    before.entry.number,
+                    entry.entry.number,
+                ));
+                continue;
+            }
+            rules.push((true, refusing.names.clone(), refusing.entry.number));
+        }
+        rules.push((false, entry.names.clone(), entry.entry.number));
+        kept.push(entry);
+    }
+    rules
+}
+
+/// Groups `(effect, subject, what) -> actions` into few rules: same actions and
+/// subjects share a rule.
+fn merge(
+    emitted: BTreeMap<(bool, String, String), BTreeMap<String, BTreeSet<usize>>>,
+) -> Vec<Rule> {
+    // (is_deny, subject, actions) -> whats, entries
+    let mut by_subject: BTreeMap<(bool, String, Vec<String>), (BTreeSet<String>, BTreeSet<usize>)> =
+        BTreeMap::new();
+    for ((is_deny, subject, what), actions) in emitted {
+        let entries: BTreeSet<usize> = actions.values().flatten().copied().collect();
+        let mut names: Vec<String> = ACTIONS
+            .iter()
+            .filter(|a| actions.contains_key(**a))
+            .map(|a| a.to_string())
+            .collect();
+        if names.len() == ACTIONS.len() || actions.contains_key("*") {
+            names = vec!["*".into()];
+        }
+        let slot = by_subject.entry((is_deny, subject, names)).or_default();
+        slot.0.insert(what);
+        slot.1.extend(entries);
+    }
+    // (is_deny, whats, actions) -> subjects, entries
+    let mut by_rule: BTreeMap<(bool, Vec<String>, Vec<String>), (Vec<String>, BTreeSet<usize>)> =
+        BTreeMap::new();
+    for ((is_deny, subject, actions), (whats, entries)) in by_subject {
+        let slot = by_rule
+            .entry((is_deny, whats.into_iter().collect(), actions))
+            .or_default();
+        slot.0.push(subject);
+        slot.1.extend(entries);
+    }
+    by_rule
+        .into_iter()
+        .map(|((is_deny, what, actions), (who, entries))| Rule {
+            is_deny,
+            who,
+            what,
+            actions,
+            entries,
+        })
+        .collect()
+}
+
+fn quoted(text: &str) -> String {
+    // JSON string escapes are TOML basic-string escapes.
+    serde_json::Value::String(text.to_string()).to_string()
+}
+
+fn list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|item| quoted(item)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// The policy file: a header naming its source, then the rules, allows first.
+pub fn to_toml(translation: &Translation, source: &str) -> String {
+    let mut out = format!(
+        "# Translated from docker_auth's ACL in {source} by `scopegate import docker-auth`.\n\
+         # Exact for the users that file names; regenerate rather than edit.\n"
+    );
+    let mut rules: Vec<&Rule> = translation.rules.iter().collect();
+    rules.sort_by_key(|rule| rule.is_deny);
+    for rule in rules {
+        let entries: Vec<String> = rule.entries.iter().map(ToString::to_string).collect();
+        let _ = write!(
+            out,
+            "\n[{kind}]\ndescription = {description}\nwho     = {who}\nwhat    = {what}\nactions = {actions}\n",
+            kind = if rule.is_deny { "[deny]" } else { "[allow]" },
+            description = quoted(&format!(
+                "docker_auth entr{} {}",
+                if entries.len() == 1 { "y" } else { "ies" },
+                entries.join(", ")
+            )),
+            who = list(&rule.who),
+            what = list(&rule.what),
+            actions = list(&rule.actions),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests: a panic is how a test fails")]
+mod tests {
+    use super::super::config;
+    use super::*;
+
+    fn translated(yaml: &str, service: Option<&str>) -> Result<Vec<String>, Vec<String>> {
+        let config = config::parse(yaml).unwrap();
+        translate(&config, service).map(|t| {
+            t.rules
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {} {} {}",
+                        if r.is_deny { "deny" } else { "allow" },
+                        r.who.join(","),
+                        r.what.join(","),
+                        r.actions.join(",")
+                    )
+                })
+                .collect()
+        })
+    }
+
+    const USERS: &str = r#"
+users:
+  admin: {password: "$2y$05$x"}
+  test: {password: "$2y$05$x"}
+  dave: {password: "$2y$05$x", labels: {group: [devs]}}
+  "": {}
+"#;
+
+    #[test]
+    fn the_common_patterns_translate() {
+        let yaml = format!(
+            "{USERS}acl:
+  - match: {{account: admin}}
+    actions: [\"*\"]
+  - match: {{account: test, name: \"test-*\"}}
+    actions: [\"*\"]
+  - match: {{account: test}}
+    actions: []
+  - match: {{account: \"/.+/\", name: \"${{account}}/*\"}}
+    actions: [\"*\"]
+  - match: {{labels: {{group: devs}}, name: \"${{labels:group}}/*\"}}
+    actions: [push, pull]
+  - match: {{account: \"/.+/\", type: registry, name: catalog}}
+    actions: [\"*\"]
+  - match: {{account: \"/.+/\"}}
+    actions: [pull]
+  - match: {{account: \"\", name: hello-world}}
+    actions: [pull]
+"
+        );
+        let rules = translated(&yaml, None).unwrap();
+        assert_eq!(
+            rules,
+            [
+                "allow user:admin registry:catalog,repository:** *",
+                "allow user:dave registry:catalog,repository:dave/* *",
+                "allow user:dave repository:** pull",
+                "allow user:dave repository:devs/* pull,push",
+                "allow anonymous repository:hello-world pull",
+                "allow user:test repository:test-* *",
+            ],
+            "{rules:#?}"
+        );
+        assert!(
+            rules.contains(&"allow user:test repository:test-* *".to_string()),
+            "{rules:#?}"
+        );
+        assert!(
+            rules.contains(&"allow anonymous repository:hello-world pull".to_string()),
+            "{rules:#?}"
+        );
+        assert!(rules.iter().all(|r| !r.starts_with("deny")), "{rules:#?}");
+        assert!(
+            rules
+                .iter()
+                .all(|r| !(r.contains("user:test") && r.contains("**"))),
+            "test is denied the rest: {rules:#?}"
+        );
+    }
+
+    #[test]
+    fn an_earlier_refusal_becomes_a_deny_when_nothing_before_it_grants_there() {
+        let yaml = format!(
+            "{USERS}acl:
+  - match: {{account: dave, name: \"secret/*\"}}
+    actions: [pull]
+  - match: {{account: \"/.+/\"}}
+    actions: [pull, push]
+"
+        );
+        let rules = translated(&yaml, None).unwrap();
+        assert_eq!(
+            rules,
+            [
+                "allow user:admin,user:dave,user:test repository:** pull,push",
+                "allow user:dave repository:secret/* pull",
+                "deny user:dave repository:secret/* push",
+            ],
+            "{rules:#?}"
+        );
+    }
+
+    #[test]
+    fn an_order_with_no_deny_wins_equivalent_is_refused_with_its_entries() {
+        let yaml = format!(
+            "{USERS}acl:
+  - match: {{account: dave, name: \"secret/app\"}}
+    actions: [push]
+  - match: {{account: dave, name: \"secret/*\"}}
+    actions: []
+  - match: {{account: dave}}
+    actions: [push]
+"
+        );
+        let problems = translated(&yaml, None).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(
+            problems[0].starts_with("entries 1, 2 and 3: for user dave and push"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn what_a_policy_cannot_see_is_refused_with_entry_numbers() {
+        let yaml = format!(
+            "{USERS}acl:
+  - match: {{ip: \"127.0.0.0/8\"}}
+    actions: [\"*\"]
+  - match: {{account: admin, name: \"/team/\"}}
+    actions: [pull]
+  - match: {{service: other}}
+    actions: [pull]
+"
+        );
+        let problems = translated(&yaml, None).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("entry 1: matches the client's address")),
+            "{problems:#?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("entry 3: matches on `service`")),
+            "{problems:#?}"
+        );
+        let problems = translated(
+            &yaml.replace(
+                "  - match: {ip: \"127.0.0.0/8\"}\n    actions: [\"*\"]\n",
+                "",
+            ),
+            Some("reg"),
+        )
+        .unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(
+            problems[0].starts_with("entry 1: for user admin, the name /team/: only ^NAME$"),
+            "{}",
+            problems[0]
+        );
+        // With --service, entries for another service are left out.
+        let rules = translated(
+            &format!("{USERS}acl:\n  - match: {{service: other}}\n    actions: [pull]\n  - match: {{service: reg, account: admin}}\n    actions: [push]\n"),
+            Some("reg"),
+        )
+        .unwrap();
+        assert_eq!(rules, ["allow user:admin repository:** push"]);
+    }
+}
