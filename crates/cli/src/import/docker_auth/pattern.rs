@@ -67,9 +67,11 @@ impl NamePattern {
                         "{glob:?}: `?` (one character) has no equivalent in policy patterns"
                     ))
                 }
-                '[' => return Err(format!(
+                '[' => {
+                    return Err(format!(
                     "{glob:?}: character classes (`[...]`) have no equivalent in policy patterns"
-                )),
+                ))
+                }
                 '/' => parts.push(Vec::new()),
                 '*' => {
                     if let Some(current) = current {

@@ -135,9 +135,27 @@ pub fn translate(config: &Config, service: Option<&str>) -> Result<Translation, 
             ));
         }
     }
-    if !problems.is_empty() {
-        return Err(problems.into_iter().collect());
-    }
+    // The rest is judged without the entries refused so far, so that one report
+    // names every problem.
+    let refused: BTreeSet<usize> = config
+        .acl
+        .iter()
+        .filter(|entry| {
+            let mention = format!("{}:", entry.describe());
+            problems.iter().any(|problem| problem.starts_with(&mention))
+        })
+        .map(|entry| entry.number)
+        .collect();
+    let remaining = Config {
+        users: config.users.clone(),
+        acl: config
+            .acl
+            .iter()
+            .filter(|entry| !refused.contains(&entry.number))
+            .cloned()
+            .collect(),
+    };
+    let config = &remaining;
     let service = service.unwrap_or_default();
     let callers = callers(config);
     // (is_deny, subject, what) -> action -> entries
@@ -184,7 +202,7 @@ pub fn translate(config: &Config, service: Option<&str>) -> Result<Translation, 
     let notes = config
         .acl
         .iter()
-        .filter(|entry| !used.contains(&entry.number))
+        .filter(|entry| !used.contains(&entry.number) && !refused.contains(&entry.number))
         .map(|entry| {
             format!(
                 "{}: applies to none of the file's users (nor the anonymous caller), left out",
