@@ -30,7 +30,7 @@ users:
   "dave":
     password: "$2y$05$tC8rWS.sdVX0HHJio2maReELs.dCD6yBGTbWfegP0mLHAxouR.0WC"
     labels: {team: [web]}
-  "": {}
+  "": {}                                  # anonymous requests are allowed
 acl:
   - match: {account: "admin"}
     actions: ["*"]
@@ -145,6 +145,16 @@ fn the_worked_example_translates_and_passes_its_generated_tests() {
                 .contains("anonymous: repository:hello-world"),
         "{}",
         text(&tested)
+    );
+}
+
+#[test]
+fn the_readme_shows_this_example() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    assert!(
+        readme.contains(CONFIG.trim_start()),
+        "README's docker_auth example drifted"
     );
 }
 
@@ -321,9 +331,10 @@ fn a_file_with_an_unimportable_user_imports_nobody() {
     let host = start();
     let scratch = Scratch::new("docker-auth-bad-user");
     let config = CONFIG.replace(
-        "  \"\": {}\n",
+        "  \"\": {}                                  # anonymous requests are allowed\n",
         "  \"\": {}\n  \"eve\": {}\n  \"frank\":\n    password: \"x\"\n    labels: {team: [\"Web Team\"]}\n",
     );
+    assert_ne!(config, CONFIG);
     let file = scratch.file("auth_config.yml", config.as_bytes());
     let output = scopegate(
         &["import", "docker-auth", file.to_str().unwrap()],
