@@ -508,7 +508,11 @@ fn intersect(a: &[Segment], b: &[Segment]) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "tests: a panic is how a test fails")]
+#[allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "tests: a panic is how a test fails"
+)]
 mod tests {
     use super::*;
 

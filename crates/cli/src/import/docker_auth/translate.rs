@@ -159,8 +159,7 @@ pub fn translate(config: &Config, service: Option<&str>) -> Result<Translation, 
     let service = service.unwrap_or_default();
     let callers = callers(config);
     // (is_deny, subject, what) -> action -> entries
-    let mut emitted: BTreeMap<(bool, String, String), BTreeMap<String, BTreeSet<usize>>> =
-        BTreeMap::new();
+    let mut emitted = Emitted::new();
     let mut used: BTreeSet<usize> = BTreeSet::new();
     for caller in &callers {
         let applicable = match applicable_entries(config, caller, service) {
@@ -369,14 +368,17 @@ fn decide(
     rules
 }
 
+/// `(is_deny, subject, what)` to action to the entries behind it.
+type Emitted = BTreeMap<(bool, String, String), BTreeMap<String, BTreeSet<usize>>>;
+/// `(is_deny, subject, actions)` to the patterns and entries.
+type BySubject = BTreeMap<(bool, String, Vec<String>), (BTreeSet<String>, BTreeSet<usize>)>;
+/// `(is_deny, patterns, actions)` to the subjects and entries.
+type ByRule = BTreeMap<(bool, Vec<String>, Vec<String>), (Vec<String>, BTreeSet<usize>)>;
+
 /// Groups `(effect, subject, what) -> actions` into few rules: same actions and
 /// subjects share a rule.
-fn merge(
-    emitted: BTreeMap<(bool, String, String), BTreeMap<String, BTreeSet<usize>>>,
-) -> Vec<Rule> {
-    // (is_deny, subject, actions) -> whats, entries
-    let mut by_subject: BTreeMap<(bool, String, Vec<String>), (BTreeSet<String>, BTreeSet<usize>)> =
-        BTreeMap::new();
+fn merge(emitted: Emitted) -> Vec<Rule> {
+    let mut by_subject = BySubject::new();
     for ((is_deny, subject, what), actions) in emitted {
         let entries: BTreeSet<usize> = actions.values().flatten().copied().collect();
         let mut names: Vec<String> = ACTIONS
@@ -391,9 +393,7 @@ fn merge(
         slot.0.insert(what);
         slot.1.extend(entries);
     }
-    // (is_deny, whats, actions) -> subjects, entries
-    let mut by_rule: BTreeMap<(bool, Vec<String>, Vec<String>), (Vec<String>, BTreeSet<usize>)> =
-        BTreeMap::new();
+    let mut by_rule = ByRule::new();
     for ((is_deny, subject, actions), (whats, entries)) in by_subject {
         let slot = by_rule
             .entry((is_deny, whats.into_iter().collect(), actions))
