@@ -1,15 +1,16 @@
 //! Moving from docker_auth: `scopegate import docker-auth` translates a worked
 //! example ACL (every pattern the README's Migrating section promises) into a
 //! policy whose generated tests pass, refuses what it cannot translate with entry
-//! numbers, and imports the static users into the built component under real Spin,
-//! where they log in with their old bcrypt passwords and carry their labels as groups.
+//! numbers, and imports the static users into a component built with the translated
+//! policy under real Spin, where they log in with their old bcrypt passwords, carry
+//! their labels as groups and get what docker_auth gave them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine as _;
-use scopegate_harness::{http, Body, Scratch, Spin, SpinOptions};
+use scopegate_harness::{http, repository_root, Body, Scratch, Spin, SpinOptions};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const ADMIN_SECRET: &str = "docker-auth-admin-secret";
@@ -186,7 +187,53 @@ fn untranslatable_entries_are_refused_with_their_numbers_and_nothing_is_written(
     assert!(!dir.join("tests/imported.toml").exists());
 }
 
-fn start() -> Spin {
+/// The WASI 0.3 component built with the policies of `dir` (build.rs reads
+/// `SCOPEGATE_POLICY_DIR`) into `target/docker-auth-test`, and a copy of
+/// `spin-p3.toml` whose `source` is that build. The first build compiles the
+/// dependencies; later ones recompile scopegate alone.
+fn component_with(dir: &Path) -> PathBuf {
+    let root = repository_root();
+    let out = root.join("target/docker-auth-test");
+    let output = Command::new("cargo")
+        .args([
+            "build",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "release-p3",
+            "-p",
+            "scopegate",
+            "--no-default-features",
+            "--features",
+            "spin-p3",
+        ])
+        .arg("--target-dir")
+        .arg(&out)
+        .current_dir(&root)
+        .env("SCOPEGATE_POLICY_DIR", dir)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "building the component with the translated policy failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let wasm = out.join("wasm32-wasip2/release-p3/scopegate.wasm");
+    let shipped = std::fs::read_to_string(root.join("spin-p3.toml")).unwrap();
+    let source = "source = \"target/p3/wasm32-wasip2/release-p3/scopegate.wasm\"";
+    assert!(shipped.contains(source), "spin-p3.toml's source moved");
+    let mut manifest = shipped.replace(source, &format!("source = {:?}", wasm.to_str().unwrap()));
+    // Built above; `spin build` has nothing to do.
+    if let Some(start) = manifest.find("[component.scopegate.build]") {
+        manifest.truncate(start);
+    }
+    let path = dir.parent().unwrap().join("spin.toml");
+    std::fs::write(&path, manifest).unwrap();
+    path
+}
+
+fn start(manifest: PathBuf) -> Spin {
     let variables: BTreeMap<String, String> = [
         ("signing_key", include_str!("../../../dev/signing-key.pem")),
         (
@@ -204,19 +251,29 @@ fn start() -> Spin {
     )])
     .collect();
     Spin::start(SpinOptions {
+        manifest,
         variables,
         ..SpinOptions::default()
     })
 }
 
-/// `GET /token` as `user:password` for `scope`: status and granted access.
+/// `GET /token` as `user:password` (anonymous for `""`) for `scope`: status and
+/// granted access.
 fn token(host: &Spin, credentials: &str, scope: &str) -> (u16, serde_json::Value) {
-    let basic = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    );
+    let headers: &[(&str, &str)] = if credentials.is_empty() {
+        &[]
+    } else {
+        &[("Authorization", &basic)]
+    };
     let reply = http::request(
         host.addr(),
         "GET",
         &format!("/token?service={SERVICE}&scope={scope}"),
-        &[("Authorization", &format!("Basic {basic}"))],
+        headers,
         Body::None,
     )
     .unwrap();
@@ -238,12 +295,20 @@ fn stored(host: &Spin, name: &str) -> serde_json::Value {
     serde_json::from_slice(&host.kv_get(&format!("user/{name}")).unwrap()).unwrap()
 }
 
+fn access(name: &str, actions: &[&str]) -> serde_json::Value {
+    serde_json::json!([{"type": "repository", "name": name, "actions": actions}])
+}
+
 #[test]
-fn imported_users_log_in_with_their_old_passwords_and_keep_their_labels_as_groups() {
-    let host = start();
+fn imported_users_log_in_with_their_old_passwords_and_get_the_translated_grants() {
     let scratch = Scratch::new("docker-auth-users");
-    let file = scratch.file("auth_config.yml", CONFIG.as_bytes());
-    let dir = scratch.dir("policies");
+    let (output, dir) = translate(&scratch, CONFIG);
+    assert!(output.status.success(), "{}", text(&output));
+    let host = start(component_with(&dir));
+
+    // Users and policy at once: the policy is written again, the same.
+    let before = std::fs::read_to_string(dir.join("imported.toml")).unwrap();
+    let file = scratch.path().join("auth_config.yml");
     let out = dir.join("imported.toml");
     let url = host.url("");
     let output = scopegate(
@@ -254,7 +319,7 @@ fn imported_users_log_in_with_their_old_passwords_and_keep_their_labels_as_group
             "--policy-out",
             out.to_str().unwrap(),
             "--server",
-            url.trim_end_matches('/'),
+            &url,
         ],
         Some(&host),
     );
@@ -265,7 +330,7 @@ fn imported_users_log_in_with_their_old_passwords_and_keep_their_labels_as_group
         "{}",
         text(&output)
     );
-    assert!(out.exists(), "{}", text(&output));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), before);
     assert_eq!(stored(&host, "dave")["groups"], serde_json::json!(["web"]));
     assert!(stored(&host, "dave")["password"]
         .as_str()
@@ -273,45 +338,74 @@ fn imported_users_log_in_with_their_old_passwords_and_keep_their_labels_as_group
         .starts_with("$2y$05$"));
 
     // A wrong password is refused; the old one logs in and is rehashed.
-    let (status, _) = token(&host, "dave:wrong", "repository:dave/app:pull");
+    let (status, _) = token(&host, "dave:wrong", "repository:web/app:pull");
     assert_eq!(status, 401);
-    let (status, access) = token(&host, "dave:dave-password", "repository:dave/app:push");
+    let (status, granted) = token(
+        &host,
+        "dave:dave-password",
+        "repository:web/app:pull,push,delete",
+    );
     assert_eq!(status, 200);
-    // The shipped personal.toml and the translation agree on dave's namespace.
     assert_eq!(
-        access,
-        serde_json::json!([{"type": "repository", "name": "dave/app", "actions": ["push"]}])
+        granted,
+        access("web/app", &["pull", "push"]),
+        "team web pushes web/*"
     );
     assert!(stored(&host, "dave")["password"]
         .as_str()
         .unwrap()
         .starts_with("$argon2id$"));
 
-    // With the groups the server stored, the translated policy grants what
-    // docker_auth did: team web pushes web/*, and test is confined to test-*.
-    let groups = stored(&host, "dave")["groups"].clone();
-    let group = groups[0].as_str().unwrap();
-    let explained = scopegate(
-        &[
-            "policy",
-            "explain",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--account",
-            "dave",
-            "--group",
-            group,
-            "--scope",
-            "repository:web/app:pull,push,delete",
-        ],
-        None,
-    );
-    assert!(explained.status.success(), "{}", text(&explained));
-    assert!(
-        String::from_utf8_lossy(&explained.stdout).contains("repository:web/app:pull,push"),
-        "{}",
-        text(&explained)
-    );
+    // The translated grants, from the component built with them.
+    let cases: &[(&str, &str, serde_json::Value)] = &[
+        (
+            "test:test-password",
+            "repository:test-app:push",
+            access("test-app", &["push"]),
+        ),
+        // Denied by entry 3, although everyone owns their namespace (entry 4).
+        (
+            "test:test-password",
+            "repository:test/app:pull",
+            serde_json::json!([]),
+        ),
+        (
+            "test:test-password",
+            "repository:test-app/web:pull",
+            serde_json::json!([]),
+        ),
+        (
+            "carol:carol-password",
+            "repository:carol/app:delete",
+            access("carol/app", &["delete"]),
+        ),
+        (
+            "carol:carol-password",
+            "repository:carol/app/web:push",
+            serde_json::json!([]),
+        ),
+        (
+            "carol:carol-password",
+            "repository:dave/app:pull,push",
+            access("dave/app", &["pull"]),
+        ),
+        (
+            "admin:admin-password",
+            "repository:anything/at/all:delete",
+            access("anything/at/all", &["delete"]),
+        ),
+        (
+            "",
+            "repository:hello-world:pull,push",
+            access("hello-world", &["pull"]),
+        ),
+        ("", "repository:carol/app:pull", serde_json::json!([])),
+    ];
+    for (credentials, scope, expected) in cases {
+        let (status, granted) = token(&host, credentials, scope);
+        assert_eq!(status, 200, "{credentials} {scope}");
+        assert_eq!(&granted, expected, "{credentials} {scope}");
+    }
 
     // A second import leaves everyone alone.
     let output = scopegate(
@@ -328,7 +422,7 @@ fn imported_users_log_in_with_their_old_passwords_and_keep_their_labels_as_group
 
 #[test]
 fn a_file_with_an_unimportable_user_imports_nobody() {
-    let host = start();
+    let host = start(repository_root().join("spin.toml"));
     let scratch = Scratch::new("docker-auth-bad-user");
     let config = CONFIG.replace(
         "  \"\": {}                                  # anonymous requests are allowed\n",

@@ -179,6 +179,7 @@ fn samples(pattern: &NamePattern) -> Vec<String> {
             Segment::Glob(glob) => Some(glob.replace('*', "x")),
             Segment::Star => Some("x".into()),
             Segment::Any => None,
+            Segment::Account => Some("account".into()),
         })
         .collect();
     if parts.is_empty() {

@@ -23,6 +23,9 @@ pub enum Segment {
     Star,
     /// `**`: any number of segments, none included.
     Any,
+    /// `{account}`: the caller's own name, only in what the translator writes (see
+    /// [`NamePattern::with_account`]); never compared.
+    Account,
 }
 
 /// A name pattern, printed in scopegate's syntax.
@@ -52,6 +55,21 @@ impl NamePattern {
 
     pub fn segments(&self) -> &[Segment] {
         &self.segments
+    }
+
+    /// The pattern a rule for `account` alone writes: a leading literal equal to the
+    /// account becomes `{account}`, which matches the same for that caller. The admin
+    /// API refuses to create a user named like a leading literal of the policy (who
+    /// would own that namespace through `{account}/**`), so `carol/*` for user carol
+    /// must not be written as a literal.
+    pub fn with_account(&self, account: &str) -> NamePattern {
+        let mut segments = self.segments.clone();
+        if let Some(first) = segments.first_mut() {
+            if *first == Segment::Literal(account.to_string()) && !account.is_empty() {
+                *first = Segment::Account;
+            }
+        }
+        NamePattern { segments }
     }
 
     /// The pattern for a docker_auth shell pattern (`*` within a segment): `Ok(None)`
@@ -173,6 +191,7 @@ impl fmt::Display for NamePattern {
                 Segment::Literal(text) | Segment::Glob(text) => f.write_str(text)?,
                 Segment::Star => f.write_str("*")?,
                 Segment::Any => f.write_str("**")?,
+                Segment::Account => f.write_str("{account}")?,
             }
         }
         Ok(())
@@ -442,6 +461,7 @@ fn segment_within(inner: &Segment, outer: &Segment) -> bool {
         (_, Segment::Any)
         | (Segment::Literal(_) | Segment::Glob(_) | Segment::Star, Segment::Star) => true,
         (Segment::Literal(a), Segment::Literal(b)) => a == b,
+        (Segment::Account, Segment::Account) => true,
         (Segment::Literal(a), Segment::Glob(g)) => glob_matches(g, a),
         (Segment::Glob(a), Segment::Glob(b)) => {
             let (prefix, suffix) = glob_ends(b);
@@ -459,6 +479,8 @@ fn segment_within(inner: &Segment, outer: &Segment) -> bool {
 fn segments_meet(a: &Segment, b: &Segment) -> bool {
     match (a, b) {
         (Segment::Star, _) | (_, Segment::Star) | (Segment::Any, _) | (_, Segment::Any) => true,
+        // Stands for a literal the caller's name decides: it may be anything.
+        (Segment::Account, _) | (_, Segment::Account) => true,
         (Segment::Literal(x), Segment::Literal(y)) => x == y,
         (Segment::Literal(x), Segment::Glob(g)) | (Segment::Glob(g), Segment::Literal(x)) => {
             glob_matches(g, x)

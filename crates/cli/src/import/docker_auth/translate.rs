@@ -174,6 +174,7 @@ pub fn translate(config: &Config, service: Option<&str>) -> Result<Translation, 
         for action in ACTIONS {
             for (is_deny, names, entry) in decide(caller, action, &applicable, &mut problems) {
                 for name in names {
+                    let name = name.with_account(caller.account);
                     emitted
                         .entry((is_deny, subject.clone(), format!("repository:{name}")))
                         .or_default()
@@ -509,7 +510,7 @@ users:
             rules,
             [
                 "allow user:admin registry:catalog,repository:** *",
-                "allow user:dave registry:catalog,repository:dave/* *",
+                "allow user:dave registry:catalog,repository:{account}/* *",
                 "allow user:dave repository:** pull",
                 "allow user:dave repository:devs/* pull,push",
                 "allow anonymous repository:hello-world pull",
