@@ -28,14 +28,21 @@ pub fn generate(config: &Config, service: Option<&str>) -> Result<String, Vec<St
         "# docker_auth's decisions for the callers and names of its configuration, written by\n\
          # `scopegate import docker-auth`; `scopegate policy test` checks the translation on them.\n",
     );
+    // Every caller of the file (the anonymous one with the labels of `""`), and the
+    // anonymous caller docker_auth refuses when `""` is no user.
     let mut who: Vec<(&str, &std::collections::BTreeMap<String, Vec<String>>)> = callers(config)
         .into_iter()
-        .filter(|caller| !caller.account.is_empty())
         .map(|caller| (caller.account, caller.labels))
         .collect();
-    who.push(("", &no_labels));
+    if !is_anonymous_allowed {
+        who.push(("", &no_labels));
+    }
     for (account, labels) in who {
-        let groups: BTreeSet<&String> = labels.values().flatten().collect();
+        let groups: BTreeSet<&String> = if account.is_empty() {
+            BTreeSet::new()
+        } else {
+            labels.values().flatten().collect()
+        };
         let caller = if account.is_empty() {
             "anonymous".to_string()
         } else {
@@ -213,6 +220,20 @@ fn is_valid_name(name: &str) -> bool {
 mod tests {
     use super::super::config;
     use super::*;
+
+    #[test]
+    fn the_anonymous_caller_is_judged_with_the_labels_of_its_entry() {
+        let yaml = "users:\n  \"\": {labels: {team: [guests]}}\nacl:\n  - match: {labels: {team: guests}, name: \"${labels:team}/*\"}\n    actions: [pull]\n";
+        let text = generate(&config::parse(yaml).unwrap(), None).unwrap();
+        assert!(text.contains(
+            "name    = \"anonymous: repository:guests/x (entry 1 decides)\"\nscope   = \"repository:guests/x:pull,push,delete\"\nexpect  = \"repository:guests/x:pull\""
+        ), "{text}");
+        assert_eq!(
+            text.matches("anonymous: registry:catalog").count(),
+            1,
+            "{text}"
+        );
+    }
 
     #[test]
     fn cases_cover_names_neighbours_and_every_caller() {

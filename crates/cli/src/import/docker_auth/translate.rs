@@ -14,6 +14,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use scopegate::authenticate::is_valid_account;
+
 use super::acl::{self, field_alternatives, field_matches, labels_match, regex_body};
 use super::config::{Config, Entry};
 use super::pattern::NamePattern;
@@ -158,6 +160,18 @@ pub fn translate(config: &Config, service: Option<&str>) -> Result<Translation, 
     let config = &remaining;
     let service = service.unwrap_or_default();
     let callers = callers(config);
+    for caller in callers.iter().filter(|caller| !caller.account.is_empty()) {
+        if !is_valid_account(caller.account) {
+            problems.insert(format!(
+                "user {:?}: not a valid account name (1 to 64 of a-z 0-9 . _ - @, starting \
+                 with a letter or digit), so no policy rule can name it",
+                caller.account
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems.into_iter().collect());
+    }
     // (is_deny, subject, what) -> action -> entries
     let mut emitted = Emitted::new();
     let mut used: BTreeSet<usize> = BTreeSet::new();
@@ -532,6 +546,18 @@ users:
                 .iter()
                 .all(|r| !(r.contains("user:test") && r.contains("**"))),
             "test is denied the rest: {rules:#?}"
+        );
+    }
+
+    #[test]
+    fn the_anonymous_caller_has_the_labels_of_its_entry_and_bad_names_are_refused() {
+        let yaml = "users:\n  \"\": {labels: {team: [guests]}}\nacl:\n  - match: {labels: {team: guests}, name: \"${labels:team}/*\"}\n    actions: [pull]\n";
+        let rules = translated(yaml, None).unwrap();
+        assert_eq!(rules, ["allow anonymous repository:guests/* pull"]);
+        let problems = translated("users:\n  Alice: {password: x}\nacl: []\n", None).unwrap_err();
+        assert!(
+            problems[0].starts_with("user \"Alice\": not a valid account name"),
+            "{problems:?}"
         );
     }
 
