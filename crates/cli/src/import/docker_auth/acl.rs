@@ -63,7 +63,10 @@ impl<'a> Acl<'a> {
                         entry.describe()
                     ));
                 } else if let Some(regex) = regex_body(value) {
-                    if let Err(error) = Regex::new(regex) {
+                    // Go reads `${account}` as literals (a `{` that starts no repetition
+                    // is one); this regex syntax does not, so check it with the
+                    // placeholders filled.
+                    if let Err(error) = Regex::new(&fill_placeholders(regex)) {
                         problems.push(format!(
                             "{}: invalid regex {value:?}: {error}",
                             entry.describe()
@@ -124,6 +127,27 @@ pub fn condition_values(conditions: &Conditions) -> impl Iterator<Item = &str> {
 pub fn regex_body(value: &str) -> Option<&str> {
     (value.len() > 2 && value.starts_with('/') && value.ends_with('/'))
         .then(|| &value[1..value.len() - 1])
+}
+
+/// `text` with every `${...}` replaced by `x`.
+fn fill_placeholders(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find('}') {
+            Some(end) => {
+                out.push('x');
+                rest = &rest[start + end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Whether `value` holds `${FIELD:N}` (a capture group of another condition's regex).
@@ -531,16 +555,17 @@ acl:
         assert!(label_permutations("${labels:other}/*", &labels).is_empty());
     }
 
+    /// Placeholders are literals to Go's regex syntax: entry 1 is valid.
     #[test]
     fn bad_regexes_and_capture_references_are_refused() {
         let config = config::parse(
-            "acl:\n  - match: {name: \"/(/\"}\n    actions: []\n  - match: {account: \"/^(.+)@x$/\", name: \"${account:1}/*\"}\n    actions: []\n",
+            "acl:\n  - match: {name: \"/^${account}-.*$/\"}\n    actions: []\n  - match: {name: \"/(/\"}\n    actions: []\n  - match: {account: \"/^(.+)@x$/\", name: \"${account:1}/*\"}\n    actions: []\n",
         )
         .unwrap();
         let problems = Acl::new(&config.acl).unwrap_err();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(
-            problems[0].starts_with("entry 1: invalid regex"),
+            problems[0].starts_with("entry 2: invalid regex"),
             "{}",
             problems[0]
         );

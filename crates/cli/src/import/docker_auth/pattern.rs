@@ -115,12 +115,17 @@ impl NamePattern {
         }
         let mut segments = Vec::new();
         for part in parts {
+            let starts_with_separator = matches!(part.first(), Some(Some(c)) if is_separator(*c));
+            let ends_with_separator = matches!(part.last(), Some(Some(c)) if is_separator(*c));
             if part.is_empty()
+                || starts_with_separator
+                || ends_with_separator
                 || part
                     .iter()
                     .flatten()
                     .any(|c| !is_name_char(*c) || *c == '/')
             {
+                // No valid name component starts or ends with `.`, `_` or `-`.
                 return Ok(None);
             }
             segments.push(match part.as_slice() {
@@ -361,6 +366,15 @@ fn from_pieces(pieces: &[Piece]) -> Result<Option<NamePattern>, String> {
     if literals.iter().any(|l| l.chars().any(|c| !is_name_char(c))) {
         return Ok(None);
     }
+    // A name starts with a component, and no component starts with `.`, `_` or `-`.
+    if is_anchored_start
+        && literals[0]
+            .chars()
+            .next()
+            .is_some_and(|c| c != '/' && is_separator(c))
+    {
+        return Ok(None);
+    }
     let literal_pattern = |text: &str| -> Option<Vec<Segment>> {
         let parts: Vec<&str> = text.split('/').collect();
         if parts.iter().any(|p| p.is_empty()) {
@@ -554,6 +568,8 @@ mod tests {
             ("Upper/*", Ok(None)),
             ("${labels:group}/*", Ok(None)),
             ("/x", Ok(None)),
+            ("-*", Ok(None)),
+            ("a-/*", Ok(None)),
             ("a?", Err("`?`")),
             ("[ab]", Err("character classes")),
         ];
@@ -584,6 +600,7 @@ mod tests {
             ("^(team|ops)/", Ok(&["team/*/**", "ops/*/**"])),
             (".*/latest$", Ok(&["**/*/latest"])),
             ("-dev$", Ok(&["**/*-dev"])),
+            ("^-.*$", Ok(&[])),
             ("^team.+$", Err("itself excluded")),
             ("dev", Err("unanchored")),
             ("^a.*b$", Err("only ^NAME$")),
