@@ -418,6 +418,32 @@ fn imported_users_log_in_with_their_old_passwords_and_get_the_translated_grants(
         "{}",
         text(&output)
     );
+    assert!(stored(&host, "dave")["password"]
+        .as_str()
+        .unwrap()
+        .starts_with("$argon2id$"));
+    // ...unless told to replace their passwords and groups.
+    let relabelled = CONFIG.replace("labels: {team: [web]}", "labels: {team: [web, ops]}");
+    assert_ne!(relabelled, CONFIG);
+    let file = scratch.file("relabelled.yml", relabelled.as_bytes());
+    let output = scopegate(
+        &["import", "docker-auth", file.to_str().unwrap(), "--update"],
+        Some(&host),
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("created 0, updated 4, left alone 0"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        stored(&host, "dave")["groups"],
+        serde_json::json!(["ops", "web"])
+    );
+    assert!(stored(&host, "dave")["password"]
+        .as_str()
+        .unwrap()
+        .starts_with("$2y$05$"));
 }
 
 #[test]

@@ -159,7 +159,7 @@ pub fn translate(config: &Config, service: Option<&str>) -> Result<Translation, 
     };
     let config = &remaining;
     let service = service.unwrap_or_default();
-    let callers = callers(config);
+    let mut callers = callers(config);
     for caller in callers.iter().filter(|caller| !caller.account.is_empty()) {
         if !is_valid_account(caller.account) {
             problems.insert(format!(
@@ -169,9 +169,7 @@ pub fn translate(config: &Config, service: Option<&str>) -> Result<Translation, 
             ));
         }
     }
-    if !problems.is_empty() {
-        return Err(problems.into_iter().collect());
-    }
+    callers.retain(|caller| caller.account.is_empty() || is_valid_account(caller.account));
     // (is_deny, subject, what) -> action -> entries
     let mut emitted = Emitted::new();
     let mut used: BTreeSet<usize> = BTreeSet::new();
@@ -558,7 +556,18 @@ users:
         let yaml = "users:\n  \"\": {labels: {team: [guests]}}\nacl:\n  - match: {labels: {team: guests}, name: \"${labels:team}/*\"}\n    actions: [pull]\n";
         let rules = translated(yaml, None).unwrap();
         assert_eq!(rules, ["allow anonymous repository:guests/* pull"]);
-        let problems = translated("users:\n  Alice: {password: x}\nacl: []\n", None).unwrap_err();
+        let problems = translated(
+            "users:\n  Alice: {password: x}\n  bob: {password: x}\nacl:\n  - match: {name: \"/dev/\"}\n    actions: [pull]\n",
+            None,
+        )
+        .unwrap_err();
+        // One report names every problem: the name, and the entry for the valid user.
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].starts_with("entry 1: for user bob, the name /dev/"),
+            "{problems:?}"
+        );
+        let problems = &problems[1..];
         assert!(
             problems[0].starts_with("user \"Alice\": not a valid account name"),
             "{problems:?}"
