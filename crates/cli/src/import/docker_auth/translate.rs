@@ -132,7 +132,7 @@ pub fn translate(config: &Config, service: Option<&str>) -> Result<Translation, 
                 .is_some_and(|n| n.contains("${name}"))
         {
             problems.insert(format!(
-                "{}: uses ${{name}} outside a plain name match, which the importer does not translate",
+                "{}: uses ${{name}}, which the importer does not translate",
                 entry.describe()
             ));
         }
@@ -655,6 +655,15 @@ users:
             problems[0].starts_with("entry 1: for user admin, the name /team/: only ^NAME$"),
             "{}",
             problems[0]
+        );
+        let problems = translated(
+            &format!("{USERS}acl:\n  - match: {{account: \"/${{name}}/\"}}\n    actions: [pull]\n"),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            problems,
+            ["entry 1: uses ${name}, which the importer does not translate"]
         );
         // With --service, entries for another service are left out.
         let rules = translated(
