@@ -75,10 +75,11 @@ impl NamePattern {
     /// The pattern for a docker_auth shell pattern (`*` within a segment): `Ok(None)`
     /// when it matches no valid name, `Err(why)` when no policy pattern says the same.
     pub fn from_glob(glob: &str) -> Result<Option<NamePattern>, String> {
-        let mut parts: Vec<Vec<Option<char>>> = vec![Vec::new()];
+        // Each segment as characters, `None` standing for a run of `*`.
+        let mut parts: Vec<Vec<Option<char>>> = Vec::new();
+        let mut current: Vec<Option<char>> = Vec::new();
         let mut chars = glob.chars();
         while let Some(c) = chars.next() {
-            let current = parts.last_mut();
             match c {
                 '?' => {
                     return Err(format!(
@@ -87,32 +88,22 @@ impl NamePattern {
                 }
                 '[' => {
                     return Err(format!(
-                    "{glob:?}: character classes (`[...]`) have no equivalent in policy patterns"
-                ))
+                        "{glob:?}: character classes (`[...]`) have no equivalent in policy \
+                         patterns"
+                    ))
                 }
-                '/' => parts.push(Vec::new()),
-                '*' => {
-                    if let Some(current) = current {
-                        if current.last() != Some(&None) {
-                            current.push(None);
-                        }
-                    }
-                }
+                '/' => parts.push(std::mem::take(&mut current)),
+                '*' if current.last() == Some(&None) => {}
+                '*' => current.push(None),
+                // A trailing `\` is malformed: docker_auth matches nothing with it.
                 '\\' => match chars.next() {
-                    Some(escaped) => {
-                        if let Some(current) = current {
-                            current.push(Some(escaped));
-                        }
-                    }
+                    Some(escaped) => current.push(Some(escaped)),
                     None => return Ok(None),
                 },
-                other => {
-                    if let Some(current) = current {
-                        current.push(Some(other));
-                    }
-                }
+                other => current.push(Some(other)),
             }
         }
+        parts.push(current);
         let mut segments = Vec::new();
         for part in parts {
             let starts_with_separator = matches!(part.first(), Some(Some(c)) if is_separator(*c));
@@ -348,7 +339,11 @@ fn from_pieces(pieces: &[Piece]) -> Result<Option<NamePattern>, String> {
     let mut wildcards: Vec<Piece> = Vec::new();
     for piece in pieces {
         match piece {
-            Piece::Char(c) => literals.last_mut().map(|l| l.push(c)).unwrap_or(()),
+            Piece::Char(c) => {
+                if let Some(literal) = literals.last_mut() {
+                    literal.push(c);
+                }
+            }
             wildcard => {
                 let merges = literals.last().is_some_and(String::is_empty) && !wildcards.is_empty();
                 if merges {
