@@ -233,6 +233,33 @@ fn component_with(dir: &Path) -> PathBuf {
     path
 }
 
+#[test]
+fn a_server_that_cannot_be_reached_leaves_no_policy_behind() {
+    let scratch = Scratch::new("docker-auth-no-server");
+    let file = scratch.file("auth_config.yml", CONFIG.as_bytes());
+    let out = scratch.path().join("policies/imported.toml");
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let output = scopegate(
+        &[
+            "import",
+            "docker-auth",
+            file.to_str().unwrap(),
+            "--policy-out",
+            out.to_str().unwrap(),
+            "--server",
+            &url,
+            "--admin-secret",
+            ADMIN_SECRET,
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(!out.exists(), "{}", text(&output));
+}
+
 fn start(manifest: PathBuf) -> Spin {
     let variables: BTreeMap<String, String> = [
         ("signing_key", include_str!("../../../dev/signing-key.pem")),

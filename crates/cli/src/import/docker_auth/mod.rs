@@ -87,6 +87,12 @@ pub fn run(args: &DockerAuthArgs, call: Option<&Call<'_>>) -> Result<()> {
                     .map(|name| name.to_string_lossy().into_owned())
                     .unwrap_or_else(|| file.clone());
                 let policy_text = translate::to_toml(&translation, &source);
+                // A translation the policy loader refuses is the importer's defect; never
+                // write it.
+                scopegate_policy::Policy::from_toml([("imported.toml", policy_text.as_str())])
+                    .map_err(|error| {
+                        anyhow::anyhow!("the translated policy does not load:\n{error}")
+                    })?;
                 let tests_text = cases::generate(&config, service)
                     .map_err(|found| anyhow::anyhow!("{file}: {}", found.join("\n  ")))?;
                 Some((out.clone(), translation, policy_text, tests_text))
@@ -104,14 +110,18 @@ pub fn run(args: &DockerAuthArgs, call: Option<&Call<'_>>) -> Result<()> {
             problems.join("\n  ")
         );
     }
+    // The server first: if it refuses a user, no policy is left behind for users
+    // that are not there.
+    if let (Some(users), Some(call)) = (users, call) {
+        let update = if args.update {
+            Update::PasswordAndGroups
+        } else {
+            Update::LeaveAlone
+        };
+        let summary = import_users(call, &users, update)?;
+        print_summary(&summary, args.update);
+    }
     if let Some((out, translation, policy_text, tests_text)) = policy {
-        let name = out
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        // A translation the policy loader refuses is the importer's defect; never write it.
-        scopegate_policy::Policy::from_toml([(name.as_str(), policy_text.as_str())])
-            .map_err(|error| anyhow::anyhow!("the translated policy does not load:\n{error}"))?;
         let tests = tests_path(&out);
         if let Some(dir) = tests.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -129,15 +139,6 @@ pub fn run(args: &DockerAuthArgs, call: Option<&Call<'_>>) -> Result<()> {
             tests.display(),
             tests_text.matches("[[case]]").count()
         );
-    }
-    if let (Some(users), Some(call)) = (users, call) {
-        let update = if args.update {
-            Update::PasswordAndGroups
-        } else {
-            Update::LeaveAlone
-        };
-        let summary = import_users(call, &users, update)?;
-        print_summary(&summary, args.update);
     }
     Ok(())
 }
