@@ -80,6 +80,8 @@ pub struct Rule {
 pub struct Translation {
     pub rules: Vec<Rule>,
     pub notes: Vec<String>,
+    /// The entries' comments, by number, for the rules' descriptions.
+    pub comments: BTreeMap<usize, String>,
 }
 
 /// An entry as it applies to one caller and the repository type.
@@ -222,9 +224,15 @@ pub fn translate(config: &Config, service: Option<&str>) -> Result<Translation, 
             )
         })
         .collect();
+    let comments = config
+        .acl
+        .iter()
+        .filter_map(|entry| Some((entry.number, entry.comment.clone()?)))
+        .collect();
     Ok(Translation {
         rules: merge(emitted),
         notes,
+        comments,
     })
 }
 
@@ -445,7 +453,14 @@ pub fn to_toml(translation: &Translation, source: &str) -> String {
     let mut rules: Vec<&Rule> = translation.rules.iter().collect();
     rules.sort_by_key(|rule| rule.is_deny);
     for rule in rules {
-        let entries: Vec<String> = rule.entries.iter().map(ToString::to_string).collect();
+        let entries: Vec<String> = rule
+            .entries
+            .iter()
+            .map(|number| match translation.comments.get(number) {
+                Some(comment) => format!("{number} ({comment})"),
+                None => number.to_string(),
+            })
+            .collect();
         let _ = write!(
             out,
             "\n[{kind}]\ndescription = {description}\nwho     = {who}\nwhat    = {what}\nactions = {actions}\n",
