@@ -120,7 +120,7 @@ fn the_worked_example_translates_and_passes_its_generated_tests() {
     for expected in [
         "name    = \"test: repository:test-x (entry 2 decides)\"\naccount = \"test\"\nscope   = \"repository:test-x:pull,push,delete\"\nexpect  = \"repository:test-x:pull,push,delete\"",
         "name    = \"test: repository:test-x/deep (entry 3 decides)\"\naccount = \"test\"\nscope   = \"repository:test-x/deep:pull,push,delete\"\nexpect  = []",
-        "name    = \"test: repository:carol/app (entry 3 decides)\"\naccount = \"test\"\nscope   = \"repository:carol/app:pull,push,delete\"\nexpect  = []",
+        "name    = \"test: repository:dave/app (entry 3 decides)\"\naccount = \"test\"\nscope   = \"repository:dave/app:pull,push,delete\"\nexpect  = []",
         "name    = \"carol: repository:carol/app/deep (entry 6 decides)\"\naccount = \"carol\"\nscope   = \"repository:carol/app/deep:pull,push,delete\"\nexpect  = \"repository:carol/app/deep:pull\"",
         "name    = \"carol: repository:dave/app (entry 6 decides)\"\naccount = \"carol\"\nscope   = \"repository:dave/app:pull,push,delete\"\nexpect  = \"repository:dave/app:pull\"",
         "name    = \"dave: repository:web/x (entry 5 decides)\"\naccount = \"dave\"\ngroups  = [\"web\"]\nscope   = \"repository:web/x:pull,push,delete\"\nexpect  = \"repository:web/x:pull,push\"",

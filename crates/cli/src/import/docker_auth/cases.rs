@@ -1,10 +1,11 @@
 //! The policy tests that prove a translation: for every caller of the file (each user,
-//! and the anonymous caller) and every repository name the ACL names, plus
-//! neighbours (one segment deeper, the parent, a name just outside a prefix, each
-//! user's namespace, unrelated names), the decision docker_auth's semantics give
-//! (`acl`), written as `[[case]]` tables for `scopegate policy test`.
+//! and the anonymous caller) and every repository name the ACL names for it, plus
+//! neighbours (one segment deeper, the parent, a name just outside a prefix, its own
+//! and the adjacent users' namespaces and names, unrelated names), the decision
+//! docker_auth's semantics give (`acl`), written as `[[case]]` tables for
+//! `scopegate policy test`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use scopegate_policy::parse_scopes;
@@ -21,7 +22,6 @@ const UNRELATED: [&str; 2] = ["library/unrelated", "unrelated"];
 pub fn generate(config: &Config, service: Option<&str>) -> Result<String, Vec<String>> {
     let acl = Acl::new(&config.acl)?;
     let service = service.unwrap_or_default();
-    let names = names(config, service);
     let is_anonymous_allowed = config.users.iter().any(|user| user.name.is_empty());
     let no_labels = Default::default();
     let mut out = String::from(
@@ -30,14 +30,15 @@ pub fn generate(config: &Config, service: Option<&str>) -> Result<String, Vec<St
     );
     // Every caller of the file (the anonymous one with the labels of `""`), and the
     // anonymous caller docker_auth refuses when `""` is no user.
-    let mut who: Vec<(&str, &std::collections::BTreeMap<String, Vec<String>>)> = callers(config)
+    let mut who: Vec<(&str, &BTreeMap<String, Vec<String>>)> = callers(config)
         .into_iter()
         .map(|caller| (caller.account, caller.labels))
         .collect();
     if !is_anonymous_allowed {
         who.push(("", &no_labels));
     }
-    for (account, labels) in who {
+    let names = names_by_caller(config, &who, service);
+    for ((account, labels), names) in who.into_iter().zip(names) {
         let groups: BTreeSet<&String> = if account.is_empty() {
             BTreeSet::new()
         } else {
@@ -133,47 +134,81 @@ fn quoted(text: &str) -> String {
     serde_json::Value::String(text.to_string()).to_string()
 }
 
-/// Every name worth asking about, valid and sorted.
-fn names(config: &Config, service: &str) -> BTreeSet<String> {
-    let mut found: BTreeSet<String> = UNRELATED.iter().map(|n| n.to_string()).collect();
-    let everyone = callers(config);
-    for caller in &everyone {
-        if !caller.account.is_empty() {
-            for suffix in ["", "/app", "/app/deep"] {
-                found.insert(format!("{}{suffix}", caller.account));
-            }
-        }
-        let vars: Vec<(String, String)> = [
-            ("${account}", caller.account),
-            ("${type}", "repository"),
-            ("${service}", service),
-        ]
-        .into_iter()
-        .map(|(p, v)| (p.to_string(), acl::quote_meta(v)))
+/// The names worth asking about for each caller of `callers` (in that order): the
+/// names its own view of the ACL mentions, and those of the callers before and after
+/// it (another user's namespace), so the file grows with users times entries, not
+/// with their square; the anonymous caller gets everyone's. Valid and sorted.
+fn names_by_caller(
+    config: &Config,
+    callers: &[(&str, &BTreeMap<String, Vec<String>>)],
+    service: &str,
+) -> Vec<BTreeSet<String>> {
+    let own: Vec<BTreeSet<String>> = callers
+        .iter()
+        .map(|(account, labels)| mentioned(config, account, labels, service))
         .collect();
-        for entry in &config.acl {
-            let Some(name) = &entry.conditions.name else {
-                continue;
+    let count = own.len();
+    (0..count)
+        .map(|i| {
+            let mut names: BTreeSet<String> = UNRELATED.iter().map(|n| n.to_string()).collect();
+            // The anonymous caller (one, not one per user) asks about every user's.
+            let all: Vec<usize> = if callers[i].0.is_empty() {
+                (0..count).collect()
+            } else {
+                vec![(i + count - 1) % count, i, (i + 1) % count]
             };
-            for alternative in field_alternatives(name, &vars, caller.labels) {
-                let patterns = match regex_body(&alternative) {
-                    Some(body) => NamePattern::from_regex(body).unwrap_or_default(),
-                    None => NamePattern::from_glob(&alternative)
-                        .ok()
-                        .flatten()
-                        .into_iter()
-                        .collect(),
-                };
-                for pattern in patterns {
-                    found.extend(samples(&pattern));
-                }
+            for j in all {
+                names.extend(own[j].iter().cloned());
+            }
+            names
+                .into_iter()
+                .filter(|name| is_valid_name(name))
+                .collect()
+        })
+        .collect()
+}
+
+/// The names one caller's view of the ACL mentions, with neighbours, and the
+/// caller's own namespace.
+fn mentioned(
+    config: &Config,
+    account: &str,
+    labels: &BTreeMap<String, Vec<String>>,
+    service: &str,
+) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    if !account.is_empty() {
+        for suffix in ["", "/app", "/app/deep"] {
+            found.insert(format!("{account}{suffix}"));
+        }
+    }
+    let vars: Vec<(String, String)> = [
+        ("${account}", account),
+        ("${type}", "repository"),
+        ("${service}", service),
+    ]
+    .into_iter()
+    .map(|(p, v)| (p.to_string(), acl::quote_meta(v)))
+    .collect();
+    for entry in &config.acl {
+        let Some(name) = &entry.conditions.name else {
+            continue;
+        };
+        for alternative in field_alternatives(name, &vars, labels) {
+            let patterns = match regex_body(&alternative) {
+                Some(body) => NamePattern::from_regex(body).unwrap_or_default(),
+                None => NamePattern::from_glob(&alternative)
+                    .ok()
+                    .flatten()
+                    .into_iter()
+                    .collect(),
+            };
+            for pattern in patterns {
+                found.extend(samples(&pattern));
             }
         }
     }
     found
-        .into_iter()
-        .filter(|name| is_valid_name(name))
-        .collect()
 }
 
 /// A name the pattern matches and its neighbours.
