@@ -95,10 +95,9 @@ fn grants(entry: &Entry, action: &str) -> bool {
     entry.actions == ["*"] || entry.actions.iter().any(|listed| listed == action)
 }
 
-/// Translates the ACL; `service` is the service name the registry sends (what a
-/// `service` condition is decided against). Errors list every entry that cannot be
-/// translated exactly, with why.
-pub fn translate(config: &Config, service: Option<&str>) -> Result<Translation, Vec<String>> {
+/// What refuses an entry whoever asks: an invalid pattern, a capture reference, an
+/// `ip` match, a `service` match without `--service`, `${name}`.
+fn entry_problems(config: &Config, service: Option<&str>) -> BTreeSet<String> {
     let mut problems: BTreeSet<String> = BTreeSet::new();
     if let Err(found) = acl::Acl::new(&config.acl) {
         problems.extend(found);
@@ -118,27 +117,21 @@ pub fn translate(config: &Config, service: Option<&str>) -> Result<Translation, 
                 entry.describe()
             ));
         }
-        let request_bound = [
-            &conditions.account,
-            &conditions.service,
-            &conditions.resource_type,
-        ]
-        .into_iter()
-        .flatten()
-        .chain(conditions.labels.values())
-        .any(|value| value.contains("${name}"));
-        if request_bound
-            || conditions
-                .name
-                .as_ref()
-                .is_some_and(|n| n.contains("${name}"))
-        {
+        if acl::condition_values(conditions).any(|value| value.contains("${name}")) {
             problems.insert(format!(
                 "{}: uses ${{name}}, which the importer does not translate",
                 entry.describe()
             ));
         }
     }
+    problems
+}
+
+/// Translates the ACL; `service` is the service name the registry sends (what a
+/// `service` condition is decided against). Errors list every entry that cannot be
+/// translated exactly, with why.
+pub fn translate(config: &Config, service: Option<&str>) -> Result<Translation, Vec<String>> {
+    let mut problems = entry_problems(config, service);
     // The rest is judged without the entries refused so far, so that one report
     // names every problem.
     let refused: BTreeSet<usize> = config
