@@ -631,12 +631,21 @@ pub fn store(server: &ServerArgs, command: &crate::store_cmd::StoreCommand) -> R
     })
 }
 
-/// `scopegate import ...` over this module's admin client.
-pub fn import(server: &ServerArgs, command: &crate::import::ImportCommand) -> Result<()> {
+/// `scopegate import ...` over this module's admin client, or with none when
+/// `needs_server` is false (a docker_auth ACL translated without users).
+pub fn import(
+    server: &ServerArgs,
+    command: &crate::import::ImportCommand,
+    needs_server: bool,
+) -> Result<()> {
+    if !needs_server {
+        return crate::import::run(command, None);
+    }
     let client = Client::new(server);
-    crate::import::run(command, &|method, path, body| {
-        client.call(method, path, body)
-    })
+    crate::import::run(
+        command,
+        Some(&|method, path, body| client.call(method, path, body)),
+    )
 }
 
 /// Runs `scopegate explain ...` against the server.

@@ -6,7 +6,8 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory as _, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 mod admin_cmd;
 mod auth_cmd;
@@ -64,7 +65,7 @@ enum Command {
         #[command(subcommand)]
         command: store_cmd::StoreCommand,
     },
-    /// Import users from htpasswd files through the admin API.
+    /// Import users (htpasswd, docker_auth) through the admin API, and docker_auth's ACL as policy.
     Import {
         #[command(flatten)]
         server: admin_cmd::ServerArgs,
@@ -80,22 +81,47 @@ enum Command {
     },
 }
 
-/// The admin commands' server arguments, when the command is one.
-fn server_args(command: &Command) -> Option<&admin_cmd::ServerArgs> {
+/// The admin commands' server arguments, when the command talks to a server;
+/// `is_server_given` says whether `--server` is on the command line (see
+/// [`is_server_on_command_line`]).
+fn server_args(command: &Command, is_server_given: bool) -> Option<&admin_cmd::ServerArgs> {
     match command {
         Command::User { server, .. }
         | Command::Token { server, .. }
         | Command::Refresh { server, .. }
         | Command::Store { server, .. }
-        | Command::Import { server, .. }
         | Command::Explain { server, .. } => Some(server),
+        Command::Import { server, command } => {
+            command.needs_server(is_server_given).then_some(server)
+        }
         Command::Policy(_) | Command::Keygen(_) | Command::Auth(_) => None,
     }
 }
 
+/// Whether `--server` was typed on the command line, before or after any subcommand
+/// (not taken from `SCOPEGATE_URL` or the default: an exported URL does not turn a
+/// policy translation into writes to a server).
+fn is_server_on_command_line(matches: &ArgMatches) -> bool {
+    let mut level = Some(matches);
+    while let Some(current) = level {
+        // `value_source` panics for an id the level does not define; this does not.
+        let has_server = current.try_contains_id("server").unwrap_or(false);
+        if has_server && current.value_source("server") == Some(ValueSource::CommandLine) {
+            return true;
+        }
+        level = current.subcommand().map(|(_, sub)| sub);
+    }
+    false
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if server_args(&cli.command).is_some_and(|server| server.admin_secret.is_none()) {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let is_server_given = is_server_on_command_line(&matches);
+    let needs_server = server_args(&cli.command, is_server_given).is_some();
+    if server_args(&cli.command, is_server_given)
+        .is_some_and(|server| server.admin_secret.is_none())
+    {
         // A global argument cannot be `required` in clap; this is the same usage error.
         Cli::command()
             .error(
@@ -112,7 +138,7 @@ fn main() -> ExitCode {
         Command::Token { server, command } => admin_cmd::token(&server, &command),
         Command::Refresh { server, command } => admin_cmd::refresh(&server, &command),
         Command::Store { server, command } => admin_cmd::store(&server, &command),
-        Command::Import { server, command } => admin_cmd::import(&server, &command),
+        Command::Import { server, command } => admin_cmd::import(&server, &command, needs_server),
         Command::Explain { server, args } => admin_cmd::explain(&server, &args),
     };
     match result {
@@ -188,7 +214,7 @@ mod tests {
         ];
         for args in cases {
             let cli = parse(args).unwrap_or_else(|error| panic!("{args:?}: {error}"));
-            let server = server_args(&cli.command).unwrap();
+            let server = server_args(&cli.command, true).unwrap();
             assert_eq!(server.server, "http://s:1", "{args:?}");
             assert_eq!(server.admin_secret.as_deref(), Some("x"), "{args:?}");
         }
@@ -227,6 +253,54 @@ mod tests {
         let mut found = Vec::new();
         arguments_without_help(&command, "scopegate", &mut found);
         assert!(found.is_empty(), "arguments without help: {found:#?}");
+    }
+
+    #[test]
+    fn docker_auth_with_policy_out_needs_a_server_only_when_one_is_typed() {
+        let cases: &[(&[&str], bool)] = &[
+            (&["import", "docker-auth", "a.yml"], true),
+            (
+                &["import", "docker-auth", "a.yml", "--policy-out", "p.toml"],
+                false,
+            ),
+            (
+                &[
+                    "import",
+                    "docker-auth",
+                    "a.yml",
+                    "--policy-out",
+                    "p.toml",
+                    "--server",
+                    "http://s:1",
+                ],
+                true,
+            ),
+            (
+                &[
+                    "import",
+                    "--server",
+                    "http://s:1",
+                    "docker-auth",
+                    "a.yml",
+                    "--policy-out",
+                    "p.toml",
+                ],
+                true,
+            ),
+            (&["import", "htpasswd", "h"], true),
+        ];
+        for (args, expected) in cases {
+            let matches = Cli::command()
+                .try_get_matches_from(std::iter::once("scopegate").chain(args.iter().copied()))
+                .unwrap();
+            let cli = Cli::from_arg_matches(&matches).unwrap();
+            let given = is_server_on_command_line(&matches);
+            assert_eq!(
+                server_args(&cli.command, given).is_some(),
+                *expected,
+                "{args:?}"
+            );
+        }
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<String>> {
 }
 
 /// Why `hash` cannot be imported, or `None` for a bcrypt hash in the band.
-fn refusal(hash: &str) -> Option<String> {
+pub(crate) fn refusal(hash: &str) -> Option<String> {
     if bcrypt::is_bcrypt(hash) {
         return bcrypt::check(hash).err();
     }

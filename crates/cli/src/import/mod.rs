@@ -1,6 +1,7 @@
-//! `scopegate import ...`: users (and, later, policy) from the servers
-//! operators run today, through the admin API. One file per format.
+//! `scopegate import ...`: users (through the admin API) and policy from the
+//! servers operators run today. One file or folder per format.
 
+pub mod docker_auth;
 pub mod htpasswd;
 
 use anyhow::{bail, Context, Result};
@@ -28,6 +29,37 @@ pub enum ImportCommand {
         #[arg(long)]
         update: bool,
     },
+    /// docker_auth's static users (their labels as groups) through the admin API,
+    /// and with --policy-out its ACL as a tested policy file. Anything that cannot
+    /// be imported or translated exactly stops the import before anything is written.
+    DockerAuth(docker_auth::DockerAuthArgs),
+}
+
+impl ImportCommand {
+    /// Whether the command talks to a server; `is_server_given` says whether
+    /// `--server` was given on the command line.
+    pub fn needs_server(&self, is_server_given: bool) -> bool {
+        match self {
+            ImportCommand::Htpasswd { .. } => true,
+            ImportCommand::DockerAuth(args) => args.imports_users(is_server_given),
+        }
+    }
+}
+
+/// A user to create: name, password hash (checked), groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub name: String,
+    pub hash: String,
+    pub groups: Vec<String>,
+}
+
+/// What `--update` replaces in users who exist already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    LeaveAlone,
+    Password,
+    PasswordAndGroups,
 }
 
 /// What an import did, for its summary line.
@@ -38,9 +70,11 @@ pub struct Summary {
     pub left_alone: Vec<String>,
 }
 
-/// Runs an import with `call` as the admin client.
-pub fn run(command: &ImportCommand, call: &Call<'_>) -> Result<()> {
+/// Runs an import with `call` as the admin client (`None` when
+/// [`ImportCommand::needs_server`] said no).
+pub fn run(command: &ImportCommand, call: Option<&Call<'_>>) -> Result<()> {
     match command {
+        ImportCommand::DockerAuth(args) => docker_auth::run(args, call),
         ImportCommand::Htpasswd {
             file,
             groups,
@@ -57,25 +91,32 @@ pub fn run(command: &ImportCommand, call: &Call<'_>) -> Result<()> {
                     problems.join("\n  ")
                 ),
             };
-            let users: Vec<(String, String)> = entries
+            let users: Vec<NewUser> = entries
                 .into_iter()
-                .map(|entry| (entry.name, entry.hash))
+                .map(|entry| NewUser {
+                    name: entry.name,
+                    hash: entry.hash,
+                    groups: groups.clone(),
+                })
                 .collect();
-            let summary = import_users(call, &users, groups, *update)?;
-            print_summary(&summary, *update);
+            let Some(call) = call else {
+                bail!("importing users needs a server");
+            };
+            let update = if *update {
+                Update::Password
+            } else {
+                Update::LeaveAlone
+            };
+            let summary = import_users(call, &users, update)?;
+            print_summary(&summary, update != Update::LeaveAlone);
             Ok(())
         }
     }
 }
 
-/// Creates every user of `users` (name, password hash) that does not exist;
-/// with `update`, replaces the hash of those that do.
-pub fn import_users(
-    call: &Call<'_>,
-    users: &[(String, String)],
-    groups: &[String],
-    update: bool,
-) -> Result<Summary> {
+/// Creates every user of `users` that does not exist; `update` says what to
+/// replace in those that do.
+pub fn import_users(call: &Call<'_>, users: &[NewUser], update: Update) -> Result<Summary> {
     let listed = call("GET", "users", None)?;
     let existing: BTreeSet<String> = listed["users"]
         .as_array()
@@ -85,13 +126,17 @@ pub fn import_users(
         .filter_map(|user| user["name"].as_str().map(str::to_string))
         .collect();
     let mut summary = Summary::default();
-    for (name, hash) in users {
+    for NewUser { name, hash, groups } in users {
         if !existing.contains(name) {
             let body = json!({"name": name, "password_hash": hash, "groups": groups});
             call("POST", "users", Some(body)).with_context(|| format!("creating {name}"))?;
             summary.created.push(name.clone());
-        } else if update {
-            let body: Value = json!({"password_hash": hash});
+        } else if update != Update::LeaveAlone {
+            let body: Value = if update == Update::PasswordAndGroups {
+                json!({"password_hash": hash, "groups": groups})
+            } else {
+                json!({"password_hash": hash})
+            };
             call("PATCH", &format!("users/{name}"), Some(body))
                 .with_context(|| format!("updating {name}"))?;
             summary.updated.push(name.clone());
@@ -102,7 +147,7 @@ pub fn import_users(
     Ok(summary)
 }
 
-fn print_summary(summary: &Summary, update: bool) {
+pub(crate) fn print_summary(summary: &Summary, update: bool) {
     println!(
         "created {}, updated {}, left alone {}",
         summary.created.len(),
@@ -131,11 +176,13 @@ mod tests {
                 .push((method.to_string(), path.to_string(), body));
             Ok(json!({"users": [{"name": "old"}]}))
         };
-        let users = vec![
-            ("old".to_string(), "$2y$05$x".to_string()),
-            ("new".to_string(), "$2y$05$y".to_string()),
-        ];
-        let summary = import_users(&call, &users, &["team".into()], false).unwrap();
+        let user = |name: &str, hash: &str| NewUser {
+            name: name.into(),
+            hash: hash.into(),
+            groups: vec!["team".into()],
+        };
+        let users = vec![user("old", "$2y$05$x"), user("new", "$2y$05$y")];
+        let summary = import_users(&call, &users, Update::LeaveAlone).unwrap();
         assert_eq!(summary.created, ["new"]);
         assert_eq!(summary.left_alone, ["old"]);
         let posted: Vec<_> = sent
@@ -150,13 +197,24 @@ mod tests {
         );
 
         sent.borrow_mut().clear();
-        let summary = import_users(&call, &users, &[], true).unwrap();
+        let summary = import_users(&call, &users, Update::Password).unwrap();
         assert_eq!(summary.updated, ["old"]);
+        assert_eq!(
+            sent.borrow()[1].2,
+            Some(json!({"password_hash": "$2y$05$x"}))
+        );
         let posted: Vec<_> = sent
             .borrow()
             .iter()
             .map(|(m, p, _)| format!("{m} {p}"))
             .collect();
         assert_eq!(posted, ["GET users", "PATCH users/old", "POST users"]);
+
+        sent.borrow_mut().clear();
+        import_users(&call, &users, Update::PasswordAndGroups).unwrap();
+        assert_eq!(
+            sent.borrow()[1].2,
+            Some(json!({"password_hash": "$2y$05$x", "groups": ["team"]}))
+        );
     }
 }
