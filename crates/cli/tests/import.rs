@@ -5,11 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../../tests/registry/oci.rs"]
-#[allow(dead_code)]
-mod oci;
+mod skopeo;
 
-use scopegate_harness::{require_program, Registry, Scratch, Spin, SpinOptions};
+use scopegate_harness::{Registry, Scratch, Spin, SpinOptions};
+use skopeo::push;
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
 
@@ -67,28 +66,6 @@ fn stored_hash(host: &Spin, name: &str) -> Option<String> {
     let record: serde_json::Value =
         serde_json::from_slice(&host.kv_get(&format!("user/{name}"))?).unwrap();
     Some(record["password"].as_str().unwrap().to_string())
-}
-
-/// `skopeo copy` of a fresh one-layer image to `registry` as `user`.
-fn push(scratch: &Scratch, registry: &Registry, reference: &str, creds: &str) -> Output {
-    let skopeo = require_program("skopeo", "skopeo");
-    let dir = scratch.dir(&format!("image-{}", reference.replace(['/', ':'], "-")));
-    oci::write_layout(&dir, "src", reference);
-    let home = scratch.dir("home");
-    let policy = scratch.file(
-        "policy.json",
-        br#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
-    );
-    Command::new(skopeo)
-        .env("HOME", &home)
-        .arg("--policy")
-        .arg(&policy)
-        .args(["copy", "--retry-times=0", "--dest-tls-verify=false"])
-        .arg(format!("--dest-creds={creds}"))
-        .arg(format!("oci:{}:src", dir.display()))
-        .arg(format!("docker://{}/{reference}", registry.host()))
-        .output()
-        .unwrap()
 }
 
 #[test]

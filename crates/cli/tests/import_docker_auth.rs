@@ -3,12 +3,15 @@
 //! policy whose generated tests pass, refuses what it cannot translate with entry
 //! numbers, and imports the static users into a component built with the translated
 //! policy under real Spin, where they log in with their old bcrypt passwords, carry
-//! their labels as groups and get what docker_auth gave them.
+//! their labels as groups and get what docker_auth gave them, skopeo pushing through
+//! distribution 2.8 included.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod skopeo;
+
 use base64::Engine as _;
-use scopegate_harness::{http, repository_root, Body, Scratch, Spin, SpinOptions};
+use scopegate_harness::{http, repository_root, Body, Registry, Scratch, Spin, SpinOptions};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -432,6 +435,29 @@ fn imported_users_log_in_with_their_old_passwords_and_get_the_translated_grants(
         let (status, granted) = token(&host, credentials, scope);
         assert_eq!(status, 200, "{credentials} {scope}");
         assert_eq!(&granted, expected, "{credentials} {scope}");
+    }
+
+    // The same grants through distribution 2.8 with skopeo, old passwords and all.
+    let registry = Registry::for_token_server(
+        &scratch,
+        &host,
+        SERVICE,
+        "docker-auth-test",
+        include_str!("../../../dev/signing-cert.pem"),
+    );
+    for (reference, creds, pushes) in [
+        ("web/app:v1", "dave:dave-password", true),
+        ("test-app:v1", "test:test-password", true),
+        ("test/app:v1", "test:test-password", false),
+        ("web/app:v2", "carol:carol-password", false),
+    ] {
+        let output = skopeo::push(&scratch, &registry, reference, creds);
+        assert_eq!(
+            output.status.success(),
+            pushes,
+            "{reference} as {creds}: {}",
+            text(&output)
+        );
     }
 
     // A second import leaves everyone alone.
