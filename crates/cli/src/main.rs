@@ -14,9 +14,10 @@ mod confirm;
 mod import;
 mod keygen;
 mod policy_cmd;
-mod private_files;
 mod store_cmd;
-mod transport_error;
+
+/// Shared with `docker-credential-scopegate` (in the library).
+use scopegate_cli::{private_files, transport_error};
 
 /// Token server for Docker/OCI registries: command-line tools.
 #[derive(Debug, Parser)]
