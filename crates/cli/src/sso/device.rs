@@ -215,8 +215,9 @@ mod tests {
 
     #[test]
     fn polling_honours_the_interval_and_slow_down() {
-        // (seconds the codes live, answers, waits before each poll, Ok or the error's words)
-        let cases: &[(u64, &[&str], &[u64], Result<(), &str>)] = &[
+        /// (seconds the codes live, answers, waits before each poll, Ok or the error's words)
+        type Case<'a> = (u64, &'a [&'a str], &'a [u64], Result<(), &'a str>);
+        let cases: &[Case] = &[
             (600, &["done"], &[2], Ok(())),
             (600, &["pending", "pending", "done"], &[2, 2, 2], Ok(())),
             (

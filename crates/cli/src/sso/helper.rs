@@ -86,7 +86,9 @@ pub fn run(
     };
     match outcome {
         Ok(answer) => {
-            let _ = writeln!(stdout, "{answer}");
+            if !answer.is_empty() {
+                let _ = writeln!(stdout, "{answer}");
+            }
             0
         }
         Err(failure) => {

@@ -96,7 +96,9 @@ mod tests {
     fn scopes_are_the_defaults_then_the_extras_once() {
         let strings = |list: &[&str]| list.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
         let google = strings(&["openid", "email", "profile"]);
-        let cases: &[(Vec<String>, Option<&[String]>, Vec<String>)] = &[
+        /// (--scope values, the provider's scopes_supported, the scopes asked for)
+        type Case<'a> = (Vec<String>, Option<&'a [String]>, Vec<String>);
+        let cases: &[Case] = &[
             (vec![], None, strings(&["openid", "offline_access"])),
             (
                 strings(&["groups", "openid", "profile email"]),

@@ -1,0 +1,487 @@
+//! Single sign-on for people: `scopegate auth login --oidc` against the harness's local
+//! identity provider (the test plays the person approving the device code, or the
+//! browser following the redirect), then `docker-credential-scopegate` as docker calls
+//! it: fresh ID tokens, refreshes, revocation, and the protocol's answers.
+//!
+//! Every run gets its own HOME, DOCKER_CONFIG, XDG_CONFIG_HOME and XDG_RUNTIME_DIR in a
+//! temporary directory, so the user's real files are never read or written.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use scopegate_harness::{http, Body, Idp, Person};
+use serde_json::{json, Value};
+
+const CLIENT_ID: &str = "scopegate-cli";
+const REGISTRY: &str = "registry.example.com:5000";
+/// How long a test waits for the CLI to print the code or URL (a bound, not a measure).
+const PROMPT_WAIT: Duration = Duration::from_secs(60);
+
+/// One person's machine: their home and the directories the CLI and docker use.
+struct Machine {
+    root: tempfile::TempDir,
+}
+
+impl Machine {
+    fn new() -> Machine {
+        let machine = Machine {
+            root: tempfile::tempdir().unwrap(),
+        };
+        for dir in ["home", "docker", "config", "runtime"] {
+            std::fs::create_dir_all(machine.root.path().join(dir)).unwrap();
+        }
+        machine
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+
+    fn docker_config(&self) -> PathBuf {
+        self.path("docker/config.json")
+    }
+
+    fn sso_dir(&self) -> PathBuf {
+        self.path("config/scopegate/sso")
+    }
+
+    fn login_file(&self) -> PathBuf {
+        self.sso_dir().join("registry.example.com_3a5000.json")
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_docker-credential-scopegate"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )))
+        .unwrap();
+        command
+            .env("HOME", self.path("home"))
+            .env("DOCKER_CONFIG", self.path("docker"))
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .env("XDG_RUNTIME_DIR", self.path("runtime"))
+            .env("PATH", path)
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("SCOPEGATE_OIDC_CLIENT_SECRET");
+        command
+    }
+
+    /// `scopegate auth login --registry REGISTRY --oidc ISSUER --client-id CLIENT_ID ARGS`,
+    /// started with stderr piped line by line to the returned channel.
+    fn start_login(&self, idp: &Idp, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+        let mut child = self
+            .command(env!("CARGO_BIN_EXE_scopegate"))
+            .args(["auth", "login", "--registry", REGISTRY, "--oidc"])
+            .arg(idp.issuer())
+            .args(["--client-id", CLIENT_ID])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (lines, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (child, receiver)
+    }
+
+    /// A device login that `person` approves at the provider; the finished login's
+    /// output (stderr as printed).
+    fn device_login(&self, idp: &Idp, person: &Person, args: &[&str]) -> Finished {
+        let (child, lines) = self.start_login(idp, args);
+        let mut seen = Vec::new();
+        let user_code = loop {
+            let line = lines
+                .recv_timeout(PROMPT_WAIT)
+                .unwrap_or_else(|_| panic!("no user code printed; stderr so far: {seen:#?}"));
+            seen.push(line.clone());
+            if let Some(code) = line.strip_prefix("and enter the code: ") {
+                break code.to_string();
+            }
+        };
+        assert_eq!(idp.pending_user_codes(), std::slice::from_ref(&user_code));
+        idp.approve(&user_code, person);
+        finish(child, lines, seen)
+    }
+
+    /// `docker-credential-scopegate ARGS` with `stdin`.
+    fn helper(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(env!("CARGO_BIN_EXE_docker-credential-scopegate"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// `get` for REGISTRY, which must succeed; its JSON answer.
+    fn get(&self) -> Value {
+        let output = self.helper(&["get"], REGISTRY);
+        assert_eq!(output.status.code(), Some(0), "{}", shown(&output));
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+}
+
+/// A login that has exited.
+struct Finished {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn finish(child: Child, lines: mpsc::Receiver<String>, mut seen: Vec<String>) -> Finished {
+    let output = child.wait_with_output().unwrap();
+    seen.extend(lines.iter());
+    Finished {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: seen.join("\n"),
+    }
+}
+
+fn shown(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn mia() -> Person {
+    Person::new("mia").with_groups(&["platform", "dev"])
+}
+
+#[test]
+fn a_device_login_lets_the_helper_hand_docker_the_persons_id_token() {
+    let idp = Idp::start(CLIENT_ID);
+    let machine = Machine::new();
+    std::fs::write(
+        machine.docker_config(),
+        r#"{"auths":{"other.example":{"auth":"eDp5"}},"credHelpers":{"gcr.io":"gcloud"},"psFormat":"table"}"#,
+    )
+    .unwrap();
+
+    let login = machine.device_login(&idp, &mia(), &["--scope", "groups"]);
+    assert_eq!(login.code, Some(0), "{}", login.stderr);
+    assert_eq!(login.stdout, "Login Succeeded\n");
+    assert!(
+        login
+            .stderr
+            .contains(&format!("To log in, open {}/activate", idp.issuer())),
+        "{}",
+        login.stderr
+    );
+    assert!(login.stderr.contains("as mia"), "{}", login.stderr);
+    let device_form = idp.last_form("/device");
+    assert!(
+        device_form.contains(&("scope".into(), "openid offline_access groups".into())),
+        "{device_form:?}"
+    );
+
+    // The docker config sends docker to the helper and keeps everything else.
+    assert_eq!(
+        read_json(&machine.docker_config()),
+        json!({
+            "auths": {"other.example": {"auth": "eDp5"}},
+            "credHelpers": {"gcr.io": "gcloud", REGISTRY: "scopegate"},
+            "psFormat": "table",
+        })
+    );
+    // The login is a private file in a private directory.
+    assert_eq!(mode(&machine.login_file()), 0o600);
+    assert_eq!(mode(&machine.sso_dir()), 0o700);
+
+    for server_url in [
+        REGISTRY,
+        "https://registry.example.com:5000",
+        "registry.example.com:5000/v2/\n",
+    ] {
+        let output = machine.helper(&["get"], server_url);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{server_url}: {}",
+            shown(&output)
+        );
+        let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(answer["Username"], "oidc", "{answer}");
+        assert_eq!(answer["ServerURL"], server_url.trim(), "{answer}");
+        let claims = idp.verify(answer["Secret"].as_str().unwrap());
+        assert_eq!(claims["sub"], "id-mia");
+        assert_eq!(claims["preferred_username"], "mia");
+        assert_eq!(claims["groups"], json!(["platform", "dev"]));
+    }
+    // The ID token was fresh: nothing was refreshed.
+    assert!(
+        !idp.token_grants()
+            .iter()
+            .any(|grant| grant == "refresh_token"),
+        "{:?}",
+        idp.token_grants()
+    );
+}
+
+#[test]
+fn a_login_directory_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let idp = Idp::start(CLIENT_ID);
+    let machine = Machine::new();
+    std::fs::create_dir_all(machine.sso_dir()).unwrap();
+    std::fs::set_permissions(machine.sso_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (child, lines) = machine.start_login(&idp, &[]);
+    let login = finish(child, lines, Vec::new());
+    assert_eq!(login.code, Some(1), "{}", login.stderr);
+    assert!(login.stderr.contains("has mode 755"), "{}", login.stderr);
+    assert!(
+        idp.last_form("/device").is_empty(),
+        "refused before asking for a code"
+    );
+    assert!(!machine.docker_config().exists());
+    assert_eq!(mode(&machine.sso_dir()), 0o755, "left alone");
+
+    // A login made while it was private, then the directory opened to the group: the
+    // helper refuses to read it.
+    std::fs::set_permissions(machine.sso_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let login = machine.device_login(&idp, &mia(), &[]);
+    assert_eq!(login.code, Some(0), "{}", login.stderr);
+    std::fs::set_permissions(machine.sso_dir(), std::fs::Permissions::from_mode(0o750)).unwrap();
+    let output = machine.helper(&["get"], REGISTRY);
+    assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("has mode 750"), "{stdout}");
+}
+
+#[test]
+fn a_browser_login_with_pkce_on_the_loopback_redirect() {
+    let idp = Idp::start(CLIENT_ID);
+    let machine = Machine::new();
+    let ana = Person::new("ana").with_groups(&["qa"]);
+    idp.set_browser_person(&ana);
+    let auth_file = machine.path("containers/auth.json");
+    std::fs::create_dir_all(auth_file.parent().unwrap()).unwrap();
+    std::fs::write(&auth_file, r#"{"auths":{"quay.io":{"auth":"eDp5"}}}"#).unwrap();
+    let (child, lines) = machine.start_login(
+        &idp,
+        &[
+            "--browser",
+            "--no-open",
+            "--containers-auth",
+            auth_file.to_str().unwrap(),
+        ],
+    );
+    let mut seen = Vec::new();
+    let url = loop {
+        let line = lines
+            .recv_timeout(PROMPT_WAIT)
+            .unwrap_or_else(|_| panic!("no URL printed; stderr so far: {seen:#?}"));
+        seen.push(line.clone());
+        if line.starts_with(&format!("{}/authorize?", idp.issuer())) {
+            break line;
+        }
+    };
+    // The test is the browser: the provider redirects to the CLI's loopback listener.
+    let target = url.strip_prefix(&format!("http://{}", idp.addr())).unwrap();
+    let reply = http::request(idp.addr(), "GET", target, &[], Body::None).unwrap();
+    assert_eq!(reply.status, 302, "{}", reply.text());
+    let location = reply.header("location").unwrap().to_string();
+    let loopback = location.strip_prefix("http://").unwrap();
+    let (authority, path) = loopback.split_at(loopback.find('/').unwrap());
+    assert!(path.starts_with("/callback?code="), "{location}");
+    let reply = http::request(authority.parse().unwrap(), "GET", path, &[], Body::None).unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
+    let login = finish(child, lines, seen);
+    assert_eq!(login.code, Some(0), "{}", login.stderr);
+    let claims = idp.verify(machine.get()["Secret"].as_str().unwrap());
+    assert_eq!(claims["preferred_username"], "ana");
+    assert!(
+        idp.token_grants()
+            .contains(&"authorization_code".to_string()),
+        "{:?}",
+        idp.token_grants()
+    );
+    assert_eq!(
+        read_json(&auth_file),
+        json!({"auths": {"quay.io": {"auth": "eDp5"}}, "credHelpers": {REGISTRY: "scopegate"}})
+    );
+    assert_eq!(
+        read_json(&machine.docker_config())["credHelpers"][REGISTRY],
+        "scopegate"
+    );
+}
+
+#[test]
+fn the_helper_refreshes_a_token_about_to_expire_and_shows_new_groups() {
+    let idp = Idp::start(CLIENT_ID);
+    let machine = Machine::new();
+    // Every ID token expires within the helper's minute of margin.
+    idp.set_id_token_lifetime(30);
+    let login = machine.device_login(&idp, &mia(), &[]);
+    assert_eq!(login.code, Some(0), "{}", login.stderr);
+    let stored = read_json(&machine.login_file());
+
+    let first = machine.get()["Secret"].as_str().unwrap().to_string();
+    assert_ne!(
+        first, stored["id_token"],
+        "refreshed, not the login's own token"
+    );
+    assert_eq!(idp.verify(&first)["groups"], json!(["platform", "dev"]));
+    let after_first = read_json(&machine.login_file());
+    assert_ne!(
+        after_first["refresh_token"], stored["refresh_token"],
+        "the rotated refresh token is kept"
+    );
+    assert_eq!(mode(&machine.login_file()), 0o600);
+
+    // Offboarded from `platform` at the provider: the next token no longer says so. This
+    // refresh works only with the rotated refresh token (the provider refuses spent ones).
+    idp.set_groups("id-mia", &["dev"]);
+    let second = machine.get()["Secret"].as_str().unwrap().to_string();
+    assert_eq!(idp.verify(&second)["groups"], json!(["dev"]));
+    let refreshes = idp
+        .token_grants()
+        .iter()
+        .filter(|grant| *grant == "refresh_token")
+        .count();
+    assert_eq!(refreshes, 2, "{:?}", idp.token_grants());
+}
+
+#[test]
+fn a_revoked_refresh_token_makes_get_fail_with_the_way_back() {
+    let idp = Idp::start(CLIENT_ID);
+    let machine = Machine::new();
+    idp.set_id_token_lifetime(30);
+    let login = machine.device_login(&idp, &mia(), &[]);
+    assert_eq!(login.code, Some(0), "{}", login.stderr);
+    assert_eq!(idp.revoke_refresh_tokens("id-mia"), 1);
+
+    let output = machine.helper(&["get"], REGISTRY);
+    assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    let again = format!(
+        "run `scopegate auth login --registry {REGISTRY} --oidc {} --client-id {CLIENT_ID}` again",
+        idp.issuer()
+    );
+    // docker's client shows the helper's stdout, trimmed, in its error: one line.
+    assert_eq!(stdout.trim().lines().count(), 1, "{stdout}");
+    assert!(stdout.contains(&again), "{stdout}");
+    assert!(stdout.contains("invalid_grant"), "{stdout}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&again));
+    assert!(
+        machine.login_file().exists(),
+        "the login is kept until replaced or erased"
+    );
+}
+
+#[test]
+fn a_denied_device_login_stores_nothing() {
+    let idp = Idp::start(CLIENT_ID);
+    let machine = Machine::new();
+    let (child, lines) = machine.start_login(&idp, &[]);
+    let mut seen = Vec::new();
+    let user_code = loop {
+        let line = lines.recv_timeout(PROMPT_WAIT).unwrap();
+        seen.push(line.clone());
+        if let Some(code) = line.strip_prefix("and enter the code: ") {
+            break code.to_string();
+        }
+    };
+    idp.deny(&user_code);
+    let login = finish(child, lines, seen);
+    assert_eq!(login.code, Some(1), "{}", login.stderr);
+    assert!(login.stderr.contains("denied"), "{}", login.stderr);
+    assert!(!machine.docker_config().exists());
+    assert!(!machine.login_file().exists());
+}
+
+#[test]
+fn the_helper_answers_as_docker_expects() {
+    let idp = Idp::start(CLIENT_ID);
+    let machine = Machine::new();
+    let not_found = "credentials not found in native keychain\n";
+    let run = |args: &[&str], stdin: &str| -> (Option<i32>, String) {
+        let output = machine.helper(args, stdin);
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).unwrap(),
+        )
+    };
+    // Before any login: nothing is found, nothing is listed.
+    assert_eq!(run(&["get"], REGISTRY), (Some(1), not_found.to_string()));
+    assert_eq!(run(&["list"], ""), (Some(0), "{}\n".to_string()));
+
+    let login = machine.device_login(&idp, &mia(), &[]);
+    assert_eq!(login.code, Some(0), "{}", login.stderr);
+    assert_eq!(
+        run(&["get"], "other.example"),
+        (Some(1), not_found.to_string())
+    );
+    assert_eq!(
+        run(&["list"], "unused"),
+        (Some(0), format!("{{\"{REGISTRY}\":\"oidc\"}}\n"))
+    );
+    assert_eq!(
+        run(&["get"], ""),
+        (Some(1), "no credentials server URL\n".to_string())
+    );
+    let (code, out) = run(&["version"], "");
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("docker-credential-scopegate"), "{out}");
+    for args in [&[][..], &["fetch"][..], &["get", "extra"][..]] {
+        let (code, out) = run(args, REGISTRY);
+        assert_eq!(code, Some(1), "{args:?}: {out}");
+        assert!(!out.trim().is_empty(), "{args:?}");
+    }
+    // `docker login` with a password for this registry is refused, saying what to do.
+    let (code, out) = run(
+        &["store"],
+        &json!({"ServerURL": REGISTRY, "Username": "mia", "Secret": "pw"}).to_string(),
+    );
+    assert_eq!(code, Some(1));
+    assert!(out.contains("scopegate auth login --registry"), "{out}");
+    assert!(machine.login_file().exists(), "store changes nothing");
+
+    // `docker logout`: erase removes the login.
+    assert_eq!(
+        run(&["erase"], &format!("https://{REGISTRY}")),
+        (Some(0), String::new())
+    );
+    assert!(!machine.login_file().exists());
+    assert_eq!(run(&["get"], REGISTRY), (Some(1), not_found.to_string()));
+    assert_eq!(run(&["erase"], REGISTRY), (Some(1), not_found.to_string()));
+}
