@@ -105,7 +105,9 @@ fn act(action: &str, env: &Env<'_>, stdin: &mut dyn Read) -> Result<String, Fail
     match action {
         "get" => get(env, &read_input(stdin)?),
         "erase" => erase(env, &read_input(stdin)?),
-        "list" => list(env),
+        // docker writes "unused" to `list`'s stdin; it is read, so the writer never
+        // meets a closed pipe.
+        "list" => read_input(stdin).and_then(|_| list(env)),
         "store" => store(&read_input(stdin)?),
         "version" => Ok(format!(
             "docker-credential-scopegate (scopegate) {}",
