@@ -24,7 +24,7 @@ fn a_device_login_lets_the_helper_hand_docker_the_persons_id_token() {
     )
     .unwrap();
 
-    let login = machine.device_login(&idp, &mia(), &["--scope", "groups"]);
+    let login = machine.device_login(&idp, &mia(), &["--scope", "groups", "--containers-auth"]);
     assert_eq!(login.code, Some(0), "{}", login.stderr);
     assert_eq!(login.stdout, "Login Succeeded\n");
     assert!(
@@ -49,6 +49,11 @@ fn a_device_login_lets_the_helper_hand_docker_the_persons_id_token() {
             "credHelpers": {"gcr.io": "gcloud", REGISTRY: "scopegate"},
             "psFormat": "table",
         })
+    );
+    // Asked for without a file: containers' auth file in XDG_RUNTIME_DIR.
+    assert_eq!(
+        read_json(&machine.path("runtime/containers/auth.json")),
+        json!({"credHelpers": {REGISTRY: "scopegate"}})
     );
     // The login is a private file in a private directory.
     assert_eq!(mode(&machine.login_file()), 0o600);
@@ -312,4 +317,46 @@ fn the_helper_answers_as_docker_expects() {
     assert!(!machine.login_file().exists());
     assert_eq!(run(&["get"], REGISTRY), (Some(1), not_found.to_string()));
     assert_eq!(run(&["erase"], REGISTRY), (Some(1), not_found.to_string()));
+}
+
+#[test]
+fn gets_at_once_share_one_rotating_refresh_token() {
+    let idp = Idp::start(CLIENT_ID);
+    let machine = Machine::new();
+    idp.set_id_token_lifetime(30);
+    let login = machine.device_login(&idp, &mia(), &[]);
+    assert_eq!(login.code, Some(0), "{}", login.stderr);
+    // Each `get` must refresh; the provider refuses a refresh token spent once, so these
+    // succeed together only if each waits for the one before and uses its rotated token.
+    let outputs: Vec<_> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| machine.helper(&["get"], REGISTRY)))
+            .collect();
+        runs.into_iter().map(|run| run.join().unwrap()).collect()
+    });
+    for output in &outputs {
+        assert_eq!(output.status.code(), Some(0), "{}", shown(output));
+    }
+    let refreshes = idp
+        .token_grants()
+        .iter()
+        .filter(|grant| *grant == "refresh_token")
+        .count();
+    assert_eq!(refreshes, 4, "{:?}", idp.token_grants());
+}
+
+#[test]
+fn an_issuer_over_plain_http_is_refused() {
+    let machine = Machine::new();
+    let output = machine
+        .command(env!("CARGO_BIN_EXE_scopegate"))
+        .args(["auth", "login", "--registry", REGISTRY])
+        .args(["--oidc", "http://login.example.com/realms/corp"])
+        .args(["--client-id", CLIENT_ID])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("must use https://"), "{stderr}");
+    assert!(!machine.docker_config().exists());
 }
