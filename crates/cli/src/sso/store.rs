@@ -290,6 +290,24 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever docker sends as the server URL, the login file it names is a plain
+        /// name inside the logins' directory.
+        #[test]
+        fn any_server_url_names_a_file_in_the_directory(url in "\\PC{0,80}") {
+            if let Some(registry) = registry_of(&url) {
+                let stem = file_stem(&registry);
+                proptest::prop_assert!(
+                    stem.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')),
+                    "{stem}"
+                );
+                let dir = Path::new("/logins");
+                let file = file_for(dir, &registry);
+                proptest::prop_assert_eq!(file.parent(), Some(dir));
+            }
+        }
+    }
+
     #[test]
     fn file_names_stay_in_the_directory() {
         assert_eq!(file_stem("r.example:5000"), "r.example_3a5000");

@@ -216,6 +216,19 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any text as an ID token, and any payload in a JWS shape: an error or claims,
+        /// never a panic.
+        #[test]
+        fn any_id_token_is_read_without_panicking(
+            text in "\\PC{0,200}",
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            let _ = claims(&text);
+            let _ = claims(&format!("e30.{}.c2ln", URL_SAFE_NO_PAD.encode(payload)));
+        }
+    }
+
     #[test]
     fn answers() {
         let id_token = jwt(&json!({"iss": "i", "sub": "s", "aud": "c", "exp": 9}));
