@@ -11,7 +11,7 @@
 mod common_sso;
 
 use common_sso::{finish, mia, mode, read_json, shown, Machine, CLIENT_ID, PROMPT_WAIT, REGISTRY};
-use scopegate_harness::{http, Body, Idp, Person};
+use scopegate_harness::{http, require_program, Body, Idp, Person};
 use serde_json::{json, Value};
 
 #[test]
@@ -359,4 +359,34 @@ fn an_issuer_over_plain_http_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("must use https://"), "{stderr}");
     assert!(!machine.docker_config().exists());
+}
+
+/// The docker CLI (28.2) asks the helper before it talks to the daemon, so no daemon is
+/// needed to see what a person sees when their login has ended: docker goes on without
+/// credentials, and the helper's stderr, which docker passes through, says what to run.
+#[test]
+fn docker_shows_the_person_the_way_back() {
+    let docker = require_program("docker", "docker.io");
+    let idp = Idp::start(CLIENT_ID);
+    let machine = Machine::new();
+    idp.set_id_token_lifetime(30);
+    let login = machine.device_login(&idp, &mia(), &[]);
+    assert_eq!(login.code, Some(0), "{}", login.stderr);
+    idp.revoke_refresh_tokens("id-mia");
+    let output = machine
+        .command(docker.to_str().unwrap())
+        .args(["pull", &format!("{REGISTRY}/mia/app:1")])
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}", machine.path("no-daemon.sock").display()),
+        )
+        .output()
+        .unwrap();
+    assert_ne!(output.status.code(), Some(0), "{}", shown(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let again = format!(
+        "run `scopegate auth login --registry {REGISTRY} --oidc {} --client-id {CLIENT_ID}` again",
+        idp.issuer()
+    );
+    assert!(stderr.contains(&again), "{stderr}");
 }
