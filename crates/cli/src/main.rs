@@ -255,6 +255,77 @@ mod tests {
     }
 
     #[test]
+    fn single_sign_on_login_arguments() {
+        let login = |extra: &[&str]| -> Vec<String> {
+            ["auth", "login", "--registry", "r.example"]
+                .iter()
+                .chain(extra)
+                .map(|s| (*s).to_string())
+                .collect()
+        };
+        for extra in [
+            &["--oidc", "https://idp.example"][..],
+            &["--client-id", "cli"],
+            &[
+                "--oidc",
+                "https://idp.example",
+                "--client-id",
+                "cli",
+                "-u",
+                "mia",
+            ],
+            &[
+                "--oidc",
+                "https://idp.example",
+                "--client-id",
+                "cli",
+                "--token-stdin",
+            ],
+            &["--browser"],
+            &[
+                "--oidc",
+                "https://idp.example",
+                "--client-id",
+                "cli",
+                "--no-open",
+            ],
+            &["--containers-auth"],
+        ] {
+            let args = login(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            usage_error(&args);
+        }
+        for extra in [
+            &["--oidc", "https://idp.example", "--client-id", "cli"][..],
+            &[
+                "--oidc",
+                "https://idp.example",
+                "--client-id",
+                "cli",
+                "--browser",
+                "--no-open",
+                "--redirect-port",
+                "8400",
+                "--scope",
+                "groups",
+                "--containers-auth",
+            ],
+            &[
+                "--oidc",
+                "https://i",
+                "--client-id",
+                "c",
+                "--containers-auth",
+                "/tmp/a.json",
+            ],
+        ] {
+            let args = login(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            assert!(parse(&args).is_ok(), "{args:?}: {:?}", parse(&args).err());
+        }
+    }
+
+    #[test]
     fn an_unknown_token_kind_is_a_usage_error_listing_the_kinds() {
         let message = usage_error(&["token", "create", "--kind", "foo", "--owner", "alice"]);
         assert!(

@@ -178,6 +178,9 @@ fn fresh(env: &Env<'_>, dir: &std::path::Path, login: Login) -> Result<Login, Fa
             login.login_command()
         ))
     };
+    // The file is private, but a refresh token goes only where the login rule allows.
+    scopegate_policy::check_key_url(&login.token_endpoint, &login.issuer)
+        .map_err(|why| ended(&login, &format!("its token endpoint is not usable: {why}")))?;
     let Some(refresh_token) = login.refresh_token.clone() else {
         return Err(ended(
             &login,
@@ -351,6 +354,16 @@ mod tests {
         assert_eq!(code, 1);
         assert!(out.contains("scopegate auth login --registry expired.example --oidc https://idp --client-id cli"), "{out}");
         assert!(err.contains("has ended"), "{err}");
+
+        // A login file whose token endpoint breaks the HTTPS rule never gets the refresh
+        // token sent there.
+        let mut tampered = login("tampered.example", 1_030);
+        tampered.token_endpoint = "http://evil.example/token".into();
+        tampered.refresh_token = Some("rt".into());
+        store::save(&dir, &tampered).unwrap();
+        let (code, out, _) = helper(Some(&dir), &["get"], "tampered.example");
+        assert_eq!(code, 1);
+        assert!(out.contains("token endpoint is not usable"), "{out}");
 
         let (code, out, err) = helper(
             Some(&dir),
