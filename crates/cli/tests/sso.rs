@@ -309,12 +309,18 @@ fn the_helper_answers_as_docker_expects() {
     assert!(out.contains("scopegate auth login --registry"), "{out}");
     assert!(machine.login_file().exists(), "store changes nothing");
 
-    // `docker logout`: erase removes the login.
+    // `docker logout`: erase removes the login and revokes its refresh token.
+    assert_eq!(idp.live_refresh_tokens("id-mia"), 1);
     assert_eq!(
         run(&["erase"], &format!("https://{REGISTRY}")),
         (Some(0), String::new())
     );
     assert!(!machine.login_file().exists());
+    assert_eq!(
+        idp.live_refresh_tokens("id-mia"),
+        0,
+        "revoked at the provider"
+    );
     assert_eq!(run(&["get"], REGISTRY), (Some(1), not_found.to_string()));
     assert_eq!(run(&["erase"], REGISTRY), (Some(1), not_found.to_string()));
 }

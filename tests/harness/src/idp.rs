@@ -7,6 +7,7 @@
 //! - `/idp/token`: the `device_code`, `authorization_code` (PKCE S256 checked) and
 //!   `refresh_token` grants, rotating refresh tokens (a spent one is refused), a refresh
 //!   token only when `offline_access` was asked for;
+//! - `/idp/revoke`: RFC 7009 revocation of a refresh token;
 //! - `/idp/authorize`: approves at once as the person set with
 //!   [`Idp::set_browser_person`] and redirects to the loopback `redirect_uri` with the
 //!   code and the `state`.
@@ -247,6 +248,16 @@ impl Idp {
         revoked
     }
 
+    /// How many refresh tokens of `sub` are live (issued, not spent, not revoked).
+    pub fn live_refresh_tokens(&self, sub: &str) -> usize {
+        let state = self.state.lock().unwrap();
+        state
+            .refresh_tokens
+            .values()
+            .filter(|grant| grant.sub == sub && grant.is_live)
+            .count()
+    }
+
     /// ID tokens issued from now on live `seconds`.
     pub fn set_id_token_lifetime(&self, seconds: u64) {
         self.state.lock().unwrap().id_token_lifetime = seconds;
@@ -420,6 +431,7 @@ fn route(
                 "authorization_endpoint": format!("{issuer}/authorize"),
                 "token_endpoint": format!("{issuer}/token"),
                 "device_authorization_endpoint": format!("{issuer}/device"),
+                "revocation_endpoint": format!("{issuer}/revoke"),
                 "scopes_supported": ["openid", "offline_access", "profile", "email", "groups"],
                 "response_types_supported": ["code"],
                 "grant_types_supported": [
@@ -438,6 +450,7 @@ fn route(
         },
         ("POST", "/device") => device_authorization(&mut state, &form),
         ("POST", "/token") => token(&mut state, &form, key),
+        ("POST", "/revoke") => revoke(&mut state, &form),
         ("GET", "/authorize") => authorize(&mut state, query),
         _ => oauth_error("404 Not Found", "not_found"),
     }
@@ -611,4 +624,18 @@ fn token(state: &mut State, form: &[(String, String)], key: &ES256KeyPair) -> An
         answer["refresh_token"] = json!(refresh_token);
     }
     json_answer("200 OK", &answer)
+}
+
+/// RFC 7009: the refresh token named is dead from now on; 200 whether or not it was known.
+fn revoke(state: &mut State, form: &[(String, String)]) -> Answer {
+    if field(form, "client_id") != Some(state.client_id.as_str()) {
+        return oauth_error("401 Unauthorized", "invalid_client");
+    }
+    if let Some(grant) = state
+        .refresh_tokens
+        .get_mut(field(form, "token").unwrap_or_default())
+    {
+        grant.is_live = false;
+    }
+    json_answer("200 OK", &json!({}))
 }

@@ -96,7 +96,7 @@ pub fn run(registry: &Registry, issuer: &str, args: &SsoArgs) -> Result<ExitCode
         .check(&provider.issuer, &client.id)
         .context("the provider's ID token would be refused by scopegate")?;
 
-    let login = store::new_login(
+    let mut login = store::new_login(
         &registry.name,
         &provider.issuer,
         &client,
@@ -105,6 +105,7 @@ pub fn run(registry: &Registry, issuer: &str, args: &SsoArgs) -> Result<ExitCode
         args.browser,
         &tokens,
     );
+    login.revocation_endpoint = provider.revocation_endpoint.clone();
     let file = store::save(&dir, &login)?;
     eprintln!(
         "logged in at {} as {} (sub {})",

@@ -19,6 +19,8 @@ pub struct Provider {
     pub token_endpoint: String,
     pub device_authorization_endpoint: Option<String>,
     pub authorization_endpoint: Option<String>,
+    /// Where a refresh token is revoked (RFC 7009), when the provider has one.
+    pub revocation_endpoint: Option<String>,
     /// `scopes_supported`, when the document lists them.
     pub scopes_supported: Option<Vec<String>>,
 }
@@ -77,6 +79,7 @@ pub fn parse(issuer: &str, document: &Value) -> Result<Provider> {
         token_endpoint,
         device_authorization_endpoint: endpoint("device_authorization_endpoint")?,
         authorization_endpoint: endpoint("authorization_endpoint")?,
+        revocation_endpoint: endpoint("revocation_endpoint")?,
         scopes_supported,
     })
 }

@@ -6,7 +6,8 @@
 //! - `get` (stdin: the server URL or host) answers
 //!   `{"ServerURL":..,"Username":"oidc","Secret":<ID token>}`, refreshing the ID token
 //!   first when it expires within [`REFRESH_MARGIN_SECS`];
-//! - `erase` (stdin: the server URL) removes the login (`docker logout`);
+//! - `erase` (stdin: the server URL) removes the login (`docker logout`) and revokes its
+//!   refresh token at the provider when the provider has a revocation endpoint;
 //! - `list` answers `{"HOST":"oidc",..}`;
 //! - `store` (stdin: docker's JSON) is refused: these logins are made by
 //!   `scopegate auth login --oidc`, never from a password `docker login` was given;
@@ -79,7 +80,7 @@ pub fn run(
     stderr: &mut dyn Write,
 ) -> u8 {
     let outcome = match args {
-        [action] => act(action, env, stdin),
+        [action] => act(action, env, stdin, stderr),
         _ => Err(Failure::quiet(
             "usage: docker-credential-scopegate <get|store|erase|list|version> (input on stdin)",
         )),
@@ -101,10 +102,15 @@ pub fn run(
     }
 }
 
-fn act(action: &str, env: &Env<'_>, stdin: &mut dyn Read) -> Result<String, Failure> {
+fn act(
+    action: &str,
+    env: &Env<'_>,
+    stdin: &mut dyn Read,
+    stderr: &mut dyn Write,
+) -> Result<String, Failure> {
     match action {
         "get" => get(env, &read_input(stdin)?),
-        "erase" => erase(env, &read_input(stdin)?),
+        "erase" => erase(env, &read_input(stdin)?, stderr),
         // docker writes "unused" to `list`'s stdin; it is read, so the writer never
         // meets a closed pipe.
         "list" => read_input(stdin).and_then(|_| list(env)),
@@ -230,16 +236,41 @@ fn fresh(env: &Env<'_>, dir: &std::path::Path, login: Login) -> Result<Login, Fa
     Ok(login)
 }
 
-fn erase(env: &Env<'_>, server_url: &str) -> Result<String, Failure> {
+/// Removes the login, then revokes its refresh token at the provider when it has a
+/// revocation endpoint (RFC 7009). A revocation that fails is reported on stderr; the
+/// login is gone from this machine either way.
+fn erase(env: &Env<'_>, server_url: &str, stderr: &mut dyn Write) -> Result<String, Failure> {
     let registry = registry(server_url)?;
     let Some(dir) = &env.dir else {
         return Err(Failure::quiet(NOT_FOUND));
     };
+    let login = store::load(dir, &registry).unwrap_or(None);
     match store::remove(dir, &registry) {
-        Ok(true) => Ok(String::new()),
-        Ok(false) => Err(Failure::quiet(NOT_FOUND)),
-        Err(error) => Err(Failure::loud(format!("{error:#}"))),
+        Ok(true) => {}
+        Ok(false) => return Err(Failure::quiet(NOT_FOUND)),
+        Err(error) => return Err(Failure::loud(format!("{error:#}"))),
     }
+    let Some(login) = login else {
+        return Ok(String::new());
+    };
+    if let (Some(endpoint), Some(refresh_token)) =
+        (&login.revocation_endpoint, &login.refresh_token)
+    {
+        let revoked = scopegate_policy::check_key_url(endpoint, &login.issuer)
+            .map_err(anyhow::Error::msg)
+            .and_then(|()| {
+                token::revoke(env.http, endpoint, &login.client(), refresh_token)
+                    .map_err(|error| anyhow::anyhow!("{error}"))
+            });
+        if let Err(error) = revoked {
+            let _ = writeln!(
+                stderr,
+                "docker-credential-scopegate: the login for {registry} is removed, but its \
+                 refresh token could not be revoked at {endpoint}: {error:#}"
+            );
+        }
+    }
+    Ok(String::new())
 }
 
 fn list(env: &Env<'_>) -> Result<String, Failure> {
@@ -305,6 +336,7 @@ mod tests {
             client_id: "cli".into(),
             client_secret: None,
             token_endpoint: "https://idp.invalid/token".into(),
+            revocation_endpoint: None,
             scopes: vec!["openid".into()],
             is_browser: false,
             refresh_token: None,

@@ -141,4 +141,19 @@ impl Http {
         }
         Ok(value)
     }
+
+    /// POSTs `form` to `url`, for endpoints whose success is a 200 with any body
+    /// (RFC 7009 revocation).
+    pub fn post_empty_ok(&self, url: &str, form: &[(&str, &str)]) -> Result<(), PostError> {
+        match self.agent.post(url).send_form(form) {
+            Ok(_) => Ok(()),
+            Err(ureq::Error::Status(status, _)) => Err(PostError::Other(anyhow!(
+                "POST {url}: the provider answered {status}"
+            ))),
+            Err(ureq::Error::Transport(transport)) => Err(PostError::Other(anyhow!(
+                "POST {url}: {}",
+                crate::transport_error::describe(&transport)
+            ))),
+        }
+    }
 }

@@ -31,6 +31,10 @@ pub struct Login {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     pub token_endpoint: String,
+    /// The provider's RFC 7009 revocation endpoint, if it has one: `erase` revokes the
+    /// refresh token there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
     pub scopes: Vec<String>,
     /// Whether the login was made with `--browser` (for the message that says how to log
     /// in again).
@@ -249,6 +253,7 @@ pub fn new_login(
         client_id: client.id.clone(),
         client_secret: client.secret.clone(),
         token_endpoint: token_endpoint.to_string(),
+        revocation_endpoint: None,
         scopes: scopes.to_vec(),
         is_browser,
         refresh_token: tokens.refresh_token.clone(),
@@ -323,6 +328,7 @@ mod tests {
             client_id: "cli".into(),
             client_secret: None,
             token_endpoint: "https://idp/token".into(),
+            revocation_endpoint: None,
             scopes: vec!["openid".into()],
             is_browser: false,
             refresh_token: Some("rt-secret".into()),

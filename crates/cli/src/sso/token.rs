@@ -175,6 +175,23 @@ pub fn refresh(
     }
 }
 
+/// Revokes `refresh_token` at `endpoint` (RFC 7009: `token`, `token_type_hint`, the
+/// client's id). The provider answers 200 for a token it does not know too.
+pub fn revoke(
+    http: &Http,
+    endpoint: &str,
+    client: &Client,
+    refresh_token: &str,
+) -> Result<(), PostError> {
+    let mut form: Vec<(&str, String)> = vec![
+        ("token", refresh_token.to_string()),
+        ("token_type_hint", "refresh_token".to_string()),
+    ];
+    form.extend(client.form_fields());
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    http.post_empty_ok(endpoint, &form)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(
