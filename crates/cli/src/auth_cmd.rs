@@ -4,12 +4,14 @@
 //! `auth token` prints a registry token for the asked scopes (exit 0 everything granted,
 //! 3 less than asked with what is missing on stderr, 1 refused or failed, 2 usage).
 //! `auth login` logs in as `docker login` does and stores the refresh token it gets (never
-//! the password) in the docker config, where docker, skopeo and podman use it.
+//! the password) in the docker config, where docker, skopeo and podman use it; with
+//! `--oidc` it logs a person in at their identity provider instead (`sso_login`).
 
 mod cache;
 mod docker_config;
 mod grant;
 mod realm_host;
+mod sso_login;
 mod token_flow;
 
 use std::io::{IsTerminal as _, Read as _};
@@ -37,7 +39,8 @@ pub enum AuthCommand {
     /// goes to stderr), 1 refused or failed, 2 usage.
     Token(TokenArgs),
     /// Log in as `docker login` does, storing a refresh token (never the password) in the
-    /// docker config.
+    /// docker config; or with --oidc, log in with single sign-on and let
+    /// docker-credential-scopegate hand docker fresh ID tokens.
     Login(LoginArgs),
 }
 
@@ -98,6 +101,8 @@ pub struct LoginArgs {
     registry: RegistryArgs,
     #[command(flatten)]
     credentials: CredentialArgs,
+    #[command(flatten)]
+    sso: sso_login::SsoArgs,
 }
 
 /// Runs an `auth` subcommand; prints errors and picks the exit code.
@@ -473,9 +478,12 @@ fn report(
 
 fn login(args: &LoginArgs) -> Result<ExitCode> {
     let registry = Registry::parse(&args.registry.registry, args.registry.insecure)?;
+    if let Some(issuer) = &args.sso.issuer {
+        return sso_login::run(&registry, issuer, &args.sso);
+    }
     let Some(credential) = args.credentials.explicit()? else {
         return Err(usage(
-            "auth login needs --username with --password-stdin, or --token-stdin",
+            "auth login needs --username with --password-stdin, or --token-stdin, or --oidc",
         ));
     };
     let Credential::Basic { username, .. } = &credential else {

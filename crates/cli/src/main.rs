@@ -15,9 +15,10 @@ mod confirm;
 mod import;
 mod keygen;
 mod policy_cmd;
-mod private_files;
 mod store_cmd;
-mod transport_error;
+
+/// Shared with `docker-credential-scopegate` (in the library).
+use scopegate_cli::{private_files, transport_error};
 
 /// Token server for Docker/OCI registries: command-line tools.
 #[derive(Debug, Parser)]
@@ -324,6 +325,77 @@ mod tests {
                 panic!("{all:?}")
             };
             assert_eq!(groups, expected, "{all:?}");
+        }
+    }
+
+    #[test]
+    fn single_sign_on_login_arguments() {
+        let login = |extra: &[&str]| -> Vec<String> {
+            ["auth", "login", "--registry", "r.example"]
+                .iter()
+                .chain(extra)
+                .map(|s| (*s).to_string())
+                .collect()
+        };
+        for extra in [
+            &["--oidc", "https://idp.example"][..],
+            &["--client-id", "cli"],
+            &[
+                "--oidc",
+                "https://idp.example",
+                "--client-id",
+                "cli",
+                "-u",
+                "mia",
+            ],
+            &[
+                "--oidc",
+                "https://idp.example",
+                "--client-id",
+                "cli",
+                "--token-stdin",
+            ],
+            &["--browser"],
+            &[
+                "--oidc",
+                "https://idp.example",
+                "--client-id",
+                "cli",
+                "--no-open",
+            ],
+            &["--containers-auth"],
+        ] {
+            let args = login(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            usage_error(&args);
+        }
+        for extra in [
+            &["--oidc", "https://idp.example", "--client-id", "cli"][..],
+            &[
+                "--oidc",
+                "https://idp.example",
+                "--client-id",
+                "cli",
+                "--browser",
+                "--no-open",
+                "--redirect-port",
+                "8400",
+                "--scope",
+                "groups",
+                "--containers-auth",
+            ],
+            &[
+                "--oidc",
+                "https://i",
+                "--client-id",
+                "c",
+                "--containers-auth",
+                "/tmp/a.json",
+            ],
+        ] {
+            let args = login(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            assert!(parse(&args).is_ok(), "{args:?}: {:?}", parse(&args).err());
         }
     }
 

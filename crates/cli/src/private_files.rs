@@ -1,5 +1,6 @@
 //! Files only their owner may read: the cached tokens and docker config that
-//! `scopegate auth` writes, and the key folder `scopegate keygen` creates; and the checks
+//! `scopegate auth` writes, the single sign-on logins (`src/sso/store.rs`), and the key
+//! folder `scopegate keygen` creates; and the checks
 //! that a directory found already there is private before secrets are read from it.
 
 use std::path::Path;

@@ -8,7 +8,9 @@
 //! - [`Registry`]: Debian's `docker-registry` (distribution 2.8) with token
 //!   auth;
 //! - [`Dockerd`]: a private `dockerd` for the docker CLI;
-//! - [`OidcIssuer`]: an OpenID issuer's discovery documents and JWKS.
+//! - [`OidcIssuer`]: an OpenID issuer's discovery documents and JWKS;
+//! - [`Idp`]: an OpenID Connect identity provider for people (device code,
+//!   authorization code with PKCE, rotating refresh tokens).
 //!
 //! Each fails with a message naming what to install when its program is
 //! missing; nothing is skipped silently.
@@ -17,6 +19,7 @@
 
 pub mod docker;
 pub mod http;
+pub mod idp;
 pub mod oidc;
 pub mod process;
 pub mod redis;
@@ -25,6 +28,7 @@ pub mod spin;
 
 pub use docker::{Dockerd, DOCKERD_FLAGS};
 pub use http::{Body, Reply};
+pub use idp::{Idp, Person};
 pub use oidc::OidcIssuer;
 pub use process::{free_port, require_program, run_with_stdin, Process, Scratch};
 pub use redis::Redis;

@@ -257,6 +257,38 @@ pub fn store_identity_token(
     Ok(StoredIn::File(path.to_path_buf()))
 }
 
+/// Sets `credHelpers[key] = helper` in the JSON file at `path` (docker's config, or
+/// containers' `auth.json`, which share that field), keeping every other field. A file
+/// that is not there is created (its directory too); the file is written anew with mode
+/// 0600. Returns the helper that was there before, if another.
+pub fn set_cred_helper(path: &Path, key: &str, helper: &str) -> Result<Option<String>> {
+    let mut config = match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str::<Value>(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => json!({}),
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
+    let Some(root) = config.as_object_mut() else {
+        bail!("{} does not hold a JSON object", path.display());
+    };
+    let helpers = root
+        .entry("credHelpers")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(helpers) = helpers.as_object_mut() else {
+        bail!("`credHelpers` in {} is not an object", path.display());
+    };
+    let previous = helpers
+        .insert(key.to_string(), Value::String(helper.to_string()))
+        .and_then(|old| old.as_str().map(str::to_string))
+        .filter(|old| old != helper);
+    let text = serde_json::to_string_pretty(&config).context("encoding the config")?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    crate::private_files::write_private(path, text.as_bytes())?;
+    Ok(previous)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(
@@ -360,5 +392,40 @@ mod tests {
                 token: "sgr_new".into()
             })
         );
+    }
+
+    #[test]
+    fn setting_a_helper_keeps_every_other_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"auths":{"r:1":{"auth":"eDp5"}},"credHelpers":{"gcr.io":"gcloud","r:1":"old"},"psFormat":"x","proxies":{"default":{"httpProxy":"p"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            set_cred_helper(&path, "r:1", "scopegate")
+                .unwrap()
+                .as_deref(),
+            Some("old")
+        );
+        let config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            config,
+            json!({
+                "auths": {"r:1": {"auth": "eDp5"}},
+                "credHelpers": {"gcr.io": "gcloud", "r:1": "scopegate"},
+                "psFormat": "x",
+                "proxies": {"default": {"httpProxy": "p"}},
+            })
+        );
+        assert_eq!(set_cred_helper(&path, "r:1", "scopegate").unwrap(), None);
+        let fresh = dir.path().join("new/auth.json");
+        set_cred_helper(&fresh, "r:1", "scopegate").unwrap();
+        let config: Value =
+            serde_json::from_str(&std::fs::read_to_string(&fresh).unwrap()).unwrap();
+        assert_eq!(config, json!({"credHelpers": {"r:1": "scopegate"}}));
+        std::fs::write(&path, r#"{"credHelpers":[]}"#).unwrap();
+        assert!(set_cred_helper(&path, "r:1", "scopegate").is_err());
     }
 }
