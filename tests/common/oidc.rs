@@ -7,8 +7,9 @@
 //! shipped `policies/ci.toml` with its issuer URLs pointed at the local
 //! issuer and its `your_org` placeholder set to `acme`, plus
 //! `lab.toml` (an issuer whose keys rotate, one that cannot be reached, one
-//! whose JWKS answers 500), and the shipped `policies/people.toml` with its
-//! issuer URL pointed at the local `/corp` issuer.
+//! whose JWKS answers 500), and the shipped `policies/people.toml` twice: with
+//! its issuer URL pointed at the local `/corp` issuer, and as issuer `sso` at the
+//! harness's identity provider ([`Idp`]) for logins through the CLI.
 //! `SCOPEGATE_POLICY_DIR` (build.rs) selects that folder. It runs under the
 //! repository's own `spin.toml`, only its `source` changed, so the
 //! manifest's `allowed_outbound_hosts` variables are what lets it out.
@@ -21,7 +22,7 @@ use std::sync::OnceLock;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwt_simple::prelude::*;
-use scopegate_harness::{free_port, repository_root, OidcIssuer};
+use scopegate_harness::{free_port, repository_root, Idp, OidcIssuer};
 
 /// The audience the shipped `policies/ci.toml` declares for both issuers.
 pub const AUDIENCE: &str = "registry.example.com";
@@ -46,6 +47,9 @@ pub struct Oidc {
     pub gitlab: ES256KeyPair,
     /// The company's identity provider of `policies/people.toml` (ES256, discovery).
     pub corp: ES256KeyPair,
+    /// A whole identity provider (device flow, refresh tokens) for people's logins
+    /// through the CLI: issuer `sso`, the same rules as `corp`.
+    pub idp: Idp,
     /// The rotating issuer's first and second key.
     pub rotating_a: ES256KeyPair,
     pub rotating_b: RS256KeyPair,
@@ -101,6 +105,7 @@ pub fn oidc() -> &'static Oidc {
             github: RS256KeyPair::generate(2048).unwrap().with_key_id("gh-1"),
             gitlab: ES256KeyPair::generate().with_key_id("gl-1"),
             corp: ES256KeyPair::generate().with_key_id("corp-1"),
+            idp: Idp::start(PEOPLE_AUDIENCE),
             rotating_a: ES256KeyPair::generate().with_key_id("rot-a"),
             rotating_b: RS256KeyPair::generate(2048).unwrap().with_key_id("rot-b"),
             impostor: RS256KeyPair::generate(2048).unwrap().with_key_id("gh-1"),
@@ -201,6 +206,15 @@ actions = ["*"]
     write_if_changed(
         &policies.join("people.toml"),
         &people.replace(PEOPLE_ISSUER, &oidc.corp_url()),
+    );
+    let issuer_name = "name     = \"corp\"";
+    assert!(people.contains(issuer_name) && people.contains("oidc:corp"));
+    write_if_changed(
+        &policies.join("sso.toml"),
+        &people
+            .replace(PEOPLE_ISSUER, &oidc.idp.issuer())
+            .replace(issuer_name, "name     = \"sso\"")
+            .replace("oidc:corp", "oidc:sso"),
     );
 
     build(

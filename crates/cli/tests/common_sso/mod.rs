@@ -18,15 +18,24 @@ pub const REGISTRY: &str = "registry.example.com:5000";
 /// How long a test waits for the CLI to print the code or URL (a bound, not a measure).
 pub const PROMPT_WAIT: Duration = Duration::from_secs(60);
 
-/// One person's machine: their home and the directories the CLI and docker use.
+/// One person's machine: their home and the directories the CLI and docker use, and
+/// the registry they log in for.
 pub struct Machine {
     root: tempfile::TempDir,
+    registry: String,
 }
 
 impl Machine {
+    /// A machine logging in for [`REGISTRY`].
     pub fn new() -> Machine {
+        Machine::for_registry(REGISTRY)
+    }
+
+    /// A machine logging in for `registry` (`HOST:PORT`).
+    pub fn for_registry(registry: &str) -> Machine {
         let machine = Machine {
             root: tempfile::tempdir().unwrap(),
+            registry: registry.to_string(),
         };
         for dir in ["home", "docker", "config", "runtime"] {
             std::fs::create_dir_all(machine.root.path().join(dir)).unwrap();
@@ -47,7 +56,8 @@ impl Machine {
     }
 
     pub fn login_file(&self) -> PathBuf {
-        self.sso_dir().join("registry.example.com_3a5000.json")
+        self.sso_dir()
+            .join(format!("{}.json", self.registry.replace(':', "_3a")))
     }
 
     pub fn command(&self, program: &str) -> Command {
@@ -76,7 +86,7 @@ impl Machine {
     pub fn start_login(&self, idp: &Idp, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
         let mut child = self
             .command(env!("CARGO_BIN_EXE_scopegate"))
-            .args(["auth", "login", "--registry", REGISTRY, "--oidc"])
+            .args(["auth", "login", "--registry", &self.registry, "--oidc"])
             .arg(idp.issuer())
             .args(["--client-id", CLIENT_ID])
             .args(args)
@@ -134,9 +144,9 @@ impl Machine {
         child.wait_with_output().unwrap()
     }
 
-    /// `get` for REGISTRY, which must succeed; its JSON answer.
+    /// `get` for the machine's registry, which must succeed; its JSON answer.
     pub fn get(&self) -> Value {
-        let output = self.helper(&["get"], REGISTRY);
+        let output = self.helper(&["get"], &self.registry);
         assert_eq!(output.status.code(), Some(0), "{}", shown(&output));
         serde_json::from_slice(&output.stdout).unwrap()
     }
