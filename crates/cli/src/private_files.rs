@@ -3,9 +3,23 @@
 //! folder `scopegate keygen` creates; and the checks
 //! that a directory found already there is private before secrets are read from it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
+
+/// `$VAR/scopegate/LEAF` (an XDG base directory, such as `XDG_CONFIG_HOME`), else
+/// `$HOME/FALLBACK/scopegate/LEAF`; `None` when neither variable is set (or both are empty).
+pub fn scopegate_directory(var: &str, fallback: &str, leaf: &str) -> Option<PathBuf> {
+    let base = std::env::var_os(var)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|home| PathBuf::from(home).join(fallback))
+        })?;
+    Some(base.join("scopegate").join(leaf))
+}
 
 /// Creates `dir` and any missing parents; the ones created are readable by
 /// their owner only.

@@ -15,7 +15,9 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::private_files::{check_private_dir, create_private_dir, read_no_follow, write_private};
+use crate::private_files::{
+    check_private_dir, create_private_dir, read_no_follow, scopegate_directory, write_private,
+};
 
 /// A cached token is not handed out later than this many seconds before its `exp`.
 pub const EXPIRY_MARGIN_SECS: u64 = 30;
@@ -46,15 +48,7 @@ impl Entry {
 
 /// The token cache directory, or `None` when neither `XDG_CACHE_HOME` nor `HOME` is set.
 pub fn directory() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|h| !h.is_empty())
-                .map(|home| PathBuf::from(home).join(".cache"))
-        })?;
-    Some(base.join("scopegate").join("tokens"))
+    scopegate_directory("XDG_CACHE_HOME", ".cache", "tokens")
 }
 
 /// The token cache directory if it may be used: missing (it will be created private), or

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::private_files::{check_private_dir, create_private_dir, read_no_follow, write_private};
+use crate::private_files::{
+    check_private_dir, create_private_dir, read_no_follow, scopegate_directory, write_private,
+};
 
 /// The format version written.
 const VERSION: u32 = 1;
@@ -86,15 +88,7 @@ impl Login {
 /// The logins' directory: `$XDG_CONFIG_HOME/scopegate/sso`, else
 /// `$HOME/.config/scopegate/sso`; `None` when neither variable is set.
 pub fn directory() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|h| !h.is_empty())
-                .map(|home| PathBuf::from(home).join(".config"))
-        })?;
-    Some(base.join("scopegate").join("sso"))
+    scopegate_directory("XDG_CONFIG_HOME", ".config", "sso")
 }
 
 /// [`directory`], or an error saying that neither variable is set.
