@@ -287,6 +287,51 @@ fn docker_login_with_an_oidc_id_token_pushes_and_pulls() {
     );
 }
 
+/// A user moved from an htpasswd file keeps their password: `docker login` with it
+/// works against the bcrypt hash given to the admin API, and the record is argon2id
+/// from then on; a wrong password is refused as for anyone.
+#[test]
+fn docker_login_with_a_migrated_bcrypt_password_pushes_and_rehashes() {
+    let spin = start(variables(), registry_users());
+    // `htpasswd -nbB frank frank-password` (cost 5), as `scopegate import htpasswd`
+    // and `user add --password-hash` hand it over.
+    let hash = "$2y$05$udrIOEoLnR9V7FDtMIUSH.lNdEmWEOJ35qaSdCfch8MS07Uj5T0Va";
+    let created = admin(
+        &spin,
+        "POST",
+        "/admin/users",
+        Some(json!({"name": "frank", "password_hash": hash, "groups": ["team"]})),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let world = world(spin);
+    let refused = fails(world.docker.docker(
+        &[
+            "login",
+            "-u",
+            "frank",
+            "--password-stdin",
+            &world.registry.host(),
+        ],
+        Some("wrong-password"),
+    ));
+    assert!(
+        refused.contains("unauthorized") || refused.contains("401"),
+        "{refused}"
+    );
+    world.login("frank", "frank-password");
+    world.import("team/migrated:v1", "pushed by a migrated user\n");
+    succeeds(world.docker(&["push", &world.reference("team/migrated:v1")]));
+    let record: serde_json::Value =
+        serde_json::from_slice(&world.spin.kv_get("user/frank").unwrap()).unwrap();
+    assert!(
+        record["password"]
+            .as_str()
+            .unwrap()
+            .starts_with("$argon2id$"),
+        "{record}"
+    );
+}
+
 /// The shell block after `marker` in the README.
 fn readme_block(marker: &str) -> String {
     let readme =
