@@ -161,6 +161,11 @@ struct Load {
     retried: AtomicUsize,
     /// Answers that were not a token, with the instance that gave them.
     refused: Mutex<Vec<String>>,
+    /// The instance being stopped, once the stop signal is sent.
+    stopping: Mutex<Option<SocketAddr>>,
+    /// Requests in flight at the stop signal that Spin itself answered 500 with no body
+    /// (its answer for a request it is cut off from), then sent to the other instance.
+    cut_off: AtomicUsize,
 }
 
 /// One API-token request as a load balancer sends it: to `pool[first]`,
@@ -176,6 +181,16 @@ fn balanced_request(pool: &Mutex<Vec<SocketAddr>>, first: usize, token: &str, lo
             Ok(reply) if reply.status == 200 && reply.json()["token"].is_string() => {
                 load.served.fetch_add(1, Ordering::Relaxed);
                 return;
+            }
+            // Spin 4.0.2 may answer a request that was in flight when it got SIGTERM
+            // with its own empty 500 (seen once in about 25 runs): a client can only
+            // retry it elsewhere, as it retries a reset connection.
+            Ok(reply)
+                if reply.status == 500
+                    && reply.body.is_empty()
+                    && *load.stopping.lock().unwrap() == Some(addr) =>
+            {
+                load.cut_off.fetch_add(1, Ordering::Relaxed);
             }
             Ok(reply) => {
                 let text = format!("{addr}: {} {}", reply.status, reply.text());
@@ -256,6 +271,7 @@ fn a_rolling_restart_loses_no_request_and_no_record() {
         served_at_least(100);
         // Stopped while the pool still sends it requests: the worst case,
         // with no endpoint removal before the signal.
+        *load.stopping.lock().unwrap() = Some(a.addr());
         a.stop();
         pool.lock().unwrap().retain(|addr| *addr != a.addr());
 
@@ -290,8 +306,9 @@ fn a_rolling_restart_loses_no_request_and_no_record() {
     let served = load.served.load(Ordering::Relaxed);
     assert!(served >= 200 + CLIENTS * AFTER, "served {served}");
     println!(
-        "rolling restart: {served} requests served, {} attempts retried on the other instance",
-        load.retried.load(Ordering::Relaxed)
+        "rolling restart: {served} requests served, {} attempts retried on the other instance, {} of them answered 500 by the stopping Spin",
+        load.retried.load(Ordering::Relaxed) + load.cut_off.load(Ordering::Relaxed),
+        load.cut_off.load(Ordering::Relaxed)
     );
 
     // The new instance acts on every record, old and new.
