@@ -293,12 +293,19 @@ impl Policy {
 }
 
 /// Whether every `when` condition of `rule` holds for the workload's claims; a rule
-/// without conditions always passes, one with conditions never does without claims.
+/// without conditions always passes, one with conditions never does without claims. A
+/// deny's condition also holds for a claim too long to look at whole (a list past its
+/// first 256 elements, a string over 1 KiB): padding a `groups` claim must not slip past a
+/// deny.
 pub(crate) fn is_condition_met(rule: &Rule, claims: Option<&Map<String, Value>>) -> bool {
+    let fail_closed = rule.effect == Effect::Deny;
     match claims {
         _ if rule.when.is_empty() => true,
         None => false,
-        Some(claims) => rule.when.iter().all(|condition| condition.holds(claims)),
+        Some(claims) => rule
+            .when
+            .iter()
+            .all(|condition| condition.holds(claims, fail_closed)),
     }
 }
 
@@ -872,6 +879,11 @@ actions = ["push", "delete"]
         let elsewhere =
             serde_json::json!({"sub": "7", "email": "bob@evil.example", "email_verified": true});
         let namespace = serde_json::json!({"sub": "8", "preferred_username": "platform"});
+        let mut groups: Vec<String> = (0..300).map(|i| format!("g{i}")).collect();
+        groups.extend(["platform".into(), "contractors".into()]);
+        let padded =
+            serde_json::json!({"sub": "9", "preferred_username": "carl", "groups": groups});
+        let long_value = serde_json::json!({"sub": "10", "preferred_username": "carl", "groups": ["platform", "x".repeat(2000)]});
         // (issuer, claims, scope, expected)
         let cases: &[(&str, &serde_json::Value, &str, &str)] = &[
             (
@@ -948,6 +960,15 @@ actions = ["push", "delete"]
                 "",
             ),
             ("corp", &namespace, "repository:platform:push", ""),
+            // A deny is not escaped by padding the list past what `when` looks at.
+            ("corp", &padded, "repository:carl/prod:push", ""),
+            (
+                "corp",
+                &padded,
+                "repository:carl/app:push",
+                "repository:carl/app:push",
+            ),
+            ("corp", &long_value, "repository:platform/prod:push", ""),
         ];
         for (issuer, claims, scope, expected) in cases {
             let claims = claims.as_object().unwrap();

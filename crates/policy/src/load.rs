@@ -811,6 +811,7 @@ actions = ["pull"]
             (rule("\"kind:oidc\"", "").replace("repository:x/**", "repository:{person}/**"), "p.toml:6: {person} needs an issuer that says which claim names a person"),
             (rule("\"oidc:github\"", "").replace("repository:x/**", "repository:{person}/**").replace("[[allow]]", "[[deny]]").replace("audience = \"registry.example.com\"", "audience = \"registry.example.com\"\nperson = \"email\""), "p.toml:7: {claim:NAME} and {person} only apply to allow rules"),
             (rule("\"oidc:github\"", "").replace("repository:x/**", "repository:x-{person}"), "p.toml:8: pattern \"repository:x-{person}\": segment"),
+            (rule("\"oidc:github\"", "").replace("repository:x/**", "repository:home/{person}/**").replace("audience = \"registry.example.com\"", "audience = \"registry.example.com\"\nperson = \"email\""), "p.toml:7: {person} must be the first segment of a pattern"),
             (format!("{ISSUER}person = \"a b\"\n"), "p.toml:5: `person` \"a b\": a claim name"),
             (format!("{ISSUER}person_domain = \"example.com\"\n"), "p.toml:5: `person_domain` needs `person`"),
             (format!("{ISSUER}person = \"email\"\nperson_domain = \"example..com\"\n"), "p.toml:6: `person_domain` \"example..com\" is not a domain name"),

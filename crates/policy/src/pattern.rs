@@ -134,6 +134,17 @@ impl ResourcePattern {
         self.segments.contains(&Segment::Person)
     }
 
+    /// Whether `{person}` is the first segment, and the only one.
+    pub(crate) fn starts_with_person(&self) -> bool {
+        self.segments.first() == Some(&Segment::Person)
+            && self
+                .segments
+                .iter()
+                .filter(|s| **s == Segment::Person)
+                .count()
+                == 1
+    }
+
     /// [`ResourcePattern::matches`] with the workload's claims for `{claim:NAME}`: each
     /// placeholder becomes the claim's segments when the claim is a string holding a valid
     /// repository path; otherwise (absent, not a string, invalid, or no workload at all)
@@ -386,21 +397,25 @@ impl ClaimPattern {
 
     /// Whether the claim `value` matches: a string up to 1 KiB that matches, or a list
     /// (a `groups` claim) with such a string among its first 256 elements. Anything else
-    /// (absent, a number, an object, a list of lists) never matches.
-    pub(crate) fn matches(&self, value: Option<&Value>) -> bool {
+    /// (absent, a number, an object, a list of lists) never matches. A string over 1 KiB,
+    /// or a list longer than 256 elements with no match among them, matches exactly when
+    /// `too_long_matches` (a deny's condition: it must not be escaped by padding).
+    pub(crate) fn matches(&self, value: Option<&Value>, too_long_matches: bool) -> bool {
         match value {
-            Some(Value::String(text)) => self.matches_text(text),
-            Some(Value::Array(items)) => items
-                .iter()
-                .take(MAX_CLAIM_LIST_LEN)
-                .any(|item| item.as_str().is_some_and(|text| self.matches_text(text))),
+            Some(Value::String(text)) => self.matches_text(text, too_long_matches),
+            Some(Value::Array(items)) => {
+                items.iter().take(MAX_CLAIM_LIST_LEN).any(|item| {
+                    item.as_str()
+                        .is_some_and(|text| self.matches_text(text, too_long_matches))
+                }) || (too_long_matches && items.len() > MAX_CLAIM_LIST_LEN)
+            }
             _ => false,
         }
     }
 
-    fn matches_text(&self, text: &str) -> bool {
+    fn matches_text(&self, text: &str, too_long_matches: bool) -> bool {
         if text.len() > MAX_CLAIM_VALUE_LEN {
-            return false;
+            return too_long_matches;
         }
         let parts: Vec<&str> = text.split('/').collect();
         segments_match(&self.segments, &parts, None)

@@ -68,7 +68,9 @@ pub(crate) struct Condition {
 }
 
 impl Condition {
-    pub(crate) fn holds(&self, claims: &Map<String, Value>) -> bool {
+    /// `too_long_matches`: whether a value too long to look at whole counts as a match
+    /// (for denies) or not (for allows).
+    pub(crate) fn holds(&self, claims: &Map<String, Value>, too_long_matches: bool) -> bool {
         let mut keys = self.path.iter();
         let Some(first) = keys.next() else {
             return false;
@@ -77,7 +79,7 @@ impl Condition {
         for key in keys {
             value = value.and_then(|v| v.get(key));
         }
-        self.pattern.matches(value)
+        self.pattern.matches(value, too_long_matches)
     }
 
     /// `claim = "pattern"` as written (nested keys joined by `.`).
@@ -367,6 +369,12 @@ impl Policy {
                 if !is_workload_only {
                     report(&mut problems, rule.at, "a rule with `when`, {claim:NAME} or {person} is about workloads: its `who` may only list oidc:ISSUER and kind:oidc".into());
                 }
+            }
+            if what
+                .iter()
+                .any(|pattern| pattern.has_person() && !pattern.starts_with_person())
+            {
+                report(&mut problems, rule.at, "{person} must be the first segment of a pattern (repository:{person}/**): the namespace guard that keeps a person's name off shared namespaces checks leading segments".into());
             }
             if what.iter().any(ResourcePattern::has_person) {
                 for subject in &who {
