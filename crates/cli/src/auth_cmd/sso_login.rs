@@ -106,7 +106,12 @@ pub fn run(registry: &Registry, issuer: &str, args: &SsoArgs) -> Result<ExitCode
         &tokens,
     );
     login.revocation_endpoint = provider.revocation_endpoint.clone();
-    let file = store::save(&dir, &login)?;
+    // Under the refresh lock, so a `get` refreshing the old login cannot save over this one.
+    let file = {
+        store::prepare(&dir)?;
+        let _lock = store::lock(&dir, &registry.name)?;
+        store::save(&dir, &login)?
+    };
     eprintln!(
         "logged in at {} as {} (sub {})",
         provider.issuer,
@@ -169,7 +174,7 @@ fn device_login(
                 provider.issuer
             )
         })?;
-    let mut authorization = device::start(http, endpoint, client, scopes)?;
+    let mut authorization = device::start(http, &provider.issuer, endpoint, client, scopes)?;
     authorization.expires_in = authorization.expires_in.min(timeout.as_secs());
     eprintln!("To log in, open {}", authorization.verification_uri);
     eprintln!("and enter the code: {}", authorization.user_code);

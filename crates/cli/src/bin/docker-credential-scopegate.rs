@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use scopegate_cli::sso::{helper, store, unix_now, Http};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Arguments that are not UTF-8 are no action of the protocol: the usage error.
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.into_string().unwrap_or_else(|_| "(not UTF-8)".into()))
+        .collect();
     let http = Http::new();
     let env = helper::Env {
         dir: store::directory(),

@@ -31,9 +31,11 @@ pub struct Authorization {
     pub interval: u64,
 }
 
-/// Asks `endpoint` (the provider's `device_authorization_endpoint`) for a user code.
+/// Asks `endpoint` (the provider's `device_authorization_endpoint`) of `issuer` for a
+/// user code.
 pub fn start(
     http: &Http,
+    issuer: &str,
     endpoint: &str,
     client: &Client,
     scopes: &[String],
@@ -44,13 +46,36 @@ pub fn start(
     let answer = http
         .post_form(endpoint, &form)
         .map_err(|error| anyhow!("the device authorization request to {endpoint}: {error}"))?;
-    parse(&answer).map_err(|error| error.context(format!("the answer of {endpoint}")))
+    parse(&answer, issuer).map_err(|error| error.context(format!("the answer of {endpoint}")))
+}
+
+/// Whether a verification URI may be shown: `https://`, or `http://` to a loopback host
+/// (127.0.0.0/8, `[::1]`, `localhost`, parsed, not by prefix) when the issuer itself is
+/// plain http (a test's local provider).
+fn is_shown_uri_allowed(uri: &str, issuer: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(uri) else {
+        return false;
+    };
+    match parsed.scheme() {
+        "https" => parsed.host().is_some(),
+        "http" => {
+            let is_loopback = match parsed.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(name)) => name == "localhost",
+                None => false,
+            };
+            is_loopback && issuer.starts_with("http://")
+        }
+        _ => false,
+    }
 }
 
 /// Reads a device authorization response. `verification_url` (Google's name) is accepted
 /// for `verification_uri`. The URIs and the user code are shown to the person, so they
-/// must be printable, and the URIs `https://` (or loopback `http://`).
-fn parse(answer: &Value) -> Result<Authorization> {
+/// must be printable, and the URIs `https://` (or, for a loopback issuer, loopback
+/// `http://`).
+fn parse(answer: &Value, issuer: &str) -> Result<Authorization> {
     let text = |name: &str| -> Option<String> {
         answer[name]
             .as_str()
@@ -72,12 +97,12 @@ fn parse(answer: &Value) -> Result<Authorization> {
             bail!("a code or URI to show holds control characters or is too long");
         }
     }
+    // The issuer's rule for its endpoints: https://, or plain http to a loopback host
+    // only for a loopback issuer (a prefix test would let `http://127.0.0.1.evil.example`
+    // through).
     for uri in std::iter::once(&verification_uri).chain(verification_uri_complete.as_ref()) {
-        let is_loopback_http = ["http://127.", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|prefix| uri.starts_with(prefix));
-        if !uri.starts_with("https://") && !is_loopback_http {
-            bail!("the verification URI {uri:?} is not https://");
+        if !is_shown_uri_allowed(uri, issuer) {
+            bail!("the verification URI {uri:?} is not https:// (or loopback http:// of a loopback issuer)");
         }
     }
     Ok(Authorization {
@@ -262,24 +287,40 @@ mod tests {
             "verification_uri_complete": "https://idp.example/device?user_code=WDJB-MJHT",
             "expires_in": 1800, "interval": 0,
         });
-        let parsed = parse(&good).unwrap();
+        let issuer = "https://idp.example";
+        let parsed = parse(&good, issuer).unwrap();
         assert_eq!((parsed.expires_in, parsed.interval), (1800, 1));
         let google = json!({
             "device_code": "dc", "user_code": "GQVQ-JKEC",
             "verification_url": "https://www.google.com/device",
         });
-        let parsed = parse(&google).unwrap();
+        let parsed = parse(&google, issuer).unwrap();
         assert_eq!(parsed.verification_uri, "https://www.google.com/device");
         assert_eq!(parsed.interval, DEFAULT_INTERVAL);
         for (key, value) in [
             ("user_code", json!("AB\u{1b}[2J")),
             ("verification_uri", json!("http://evil.example/device")),
+            (
+                "verification_uri",
+                json!("http://127.0.0.1.evil.example/device"),
+            ),
+            (
+                "verification_uri",
+                json!("http://localhost.evil.example/device"),
+            ),
+            // Loopback http only for a loopback issuer.
+            ("verification_uri", json!("http://127.0.0.1:8080/device")),
             ("verification_uri_complete", json!("javascript:alert(1)")),
             ("device_code", Value::Null),
         ] {
             let mut bad = good.clone();
             bad[key] = value;
-            assert!(parse(&bad).is_err(), "{key}");
+            assert!(parse(&bad, issuer).is_err(), "{key} {}", bad[key]);
         }
+        let mut local = good.clone();
+        local["verification_uri"] = json!("http://127.0.0.1:8080/device");
+        local["verification_uri_complete"] = json!("http://127.0.0.1:8080/device?c=1");
+        assert!(parse(&local, "http://127.0.0.1:8080/idp").is_ok());
+        assert!(parse(&local, issuer).is_err());
     }
 }

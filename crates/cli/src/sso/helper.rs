@@ -244,6 +244,13 @@ fn erase(env: &Env<'_>, server_url: &str, stderr: &mut dyn Write) -> Result<Stri
     let Some(dir) = &env.dir else {
         return Err(Failure::quiet(NOT_FOUND));
     };
+    // Under the refresh lock, so a `get` refreshing at the same time cannot save its
+    // rotated refresh token after the login is gone: the token revoked is the current one.
+    let _lock = match store::lock(dir, &registry) {
+        Ok(lock) => lock,
+        Err(_) if !dir.exists() => return Err(Failure::quiet(NOT_FOUND)),
+        Err(error) => return Err(Failure::loud(format!("{error:#}"))),
+    };
     let login = store::load(dir, &registry).unwrap_or(None);
     match store::remove(dir, &registry) {
         Ok(true) => {}
@@ -416,5 +423,30 @@ mod tests {
             helper(None, &["list"], ""),
             (0, "{}\n".to_string(), String::new())
         );
+    }
+
+    /// `erase` waits for a refresh in progress (which holds the lock and may save a rotated
+    /// refresh token), so what it removes and revokes is the current login.
+    #[test]
+    fn erase_waits_for_the_refresh_lock() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("sso");
+        store::save(&dir, &login("r.example:5000", 2_000)).unwrap();
+        let held = store::lock(&dir, "r.example:5000").unwrap();
+        let erasing = {
+            let dir = dir.clone();
+            std::thread::spawn(move || helper(Some(&dir), &["erase"], "r.example:5000\n").0)
+        };
+        // A bound for the other thread to get stuck on the lock, not a measure.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            store::load(&dir, "r.example:5000").unwrap().is_some(),
+            "erase went ahead while a refresh held the lock"
+        );
+        drop(held);
+        assert_eq!(erasing.join().unwrap(), 0);
+        assert!(store::load(&dir, "r.example:5000").unwrap().is_none());
+        // The lock file stays for whoever waits on it.
+        assert!(dir.join("r.example_3a5000.lock").exists());
     }
 }

@@ -129,6 +129,14 @@ impl Http {
                 )))
             }
         };
+        // Redirects are not followed, and ureq hands a 3xx back as `Ok`: only a 200 is
+        // an answer.
+        if response.status() != 200 {
+            return Err(PostError::Other(anyhow!(
+                "POST {url}: the provider answered {}",
+                response.status()
+            )));
+        }
         let text = response.into_string().map_err(|error| {
             PostError::Other(anyhow!("POST {url}: reading the answer: {error}"))
         })?;
@@ -146,7 +154,12 @@ impl Http {
     /// (RFC 7009 revocation).
     pub fn post_empty_ok(&self, url: &str, form: &[(&str, &str)]) -> Result<(), PostError> {
         match self.agent.post(url).send_form(form) {
-            Ok(_) => Ok(()),
+            Ok(response) if response.status() == 200 => Ok(()),
+            // A redirect (not followed) revokes nothing.
+            Ok(response) => Err(PostError::Other(anyhow!(
+                "POST {url}: the provider answered {}",
+                response.status()
+            ))),
             Err(ureq::Error::Status(status, _)) => Err(PostError::Other(anyhow!(
                 "POST {url}: the provider answered {status}"
             ))),
@@ -155,5 +168,48 @@ impl Http {
                 crate::transport_error::describe(&transport)
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests: a panic is how a test fails"
+    )]
+
+    use super::*;
+    use std::io::{Read as _, Write as _};
+
+    /// A loopback server answering every request with `answer`; its URL.
+    fn answering(answer: &'static str, requests: usize) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/endpoint", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(requests) {
+                let mut stream = stream.unwrap();
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer);
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        url
+    }
+
+    /// Redirects are not followed, and a redirect is no answer: a revocation that was
+    /// redirected revoked nothing, a token request that was redirected got no tokens.
+    #[test]
+    fn a_redirect_is_an_error_not_a_success() {
+        let redirect = "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/elsewhere\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+        let url = answering(redirect, 2);
+        let http = Http::new();
+        assert!(http.post_empty_ok(&url, &[("token", "t")]).is_err());
+        assert!(http.post_form(&url, &[("grant_type", "x")]).is_err());
+        let ok = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+        let url = answering(ok, 2);
+        assert!(http.post_empty_ok(&url, &[("token", "t")]).is_ok());
+        assert!(http.post_form(&url, &[("grant_type", "x")]).is_ok());
     }
 }

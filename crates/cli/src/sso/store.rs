@@ -139,12 +139,19 @@ fn file_for(dir: &Path, registry: &str) -> PathBuf {
 
 /// Writes `login` (replacing any for its registry); the file written.
 pub fn save(dir: &Path, login: &Login) -> Result<PathBuf> {
-    check_private_dir(dir).context("refusing to keep the login there")?;
-    create_private_dir(dir)?;
+    prepare(dir)?;
     let file = file_for(dir, &login.registry);
     let text = serde_json::to_vec_pretty(login).context("encoding the login")?;
     write_private(&file, &text)?;
     Ok(file)
+}
+
+/// Makes sure the logins' directory exists and is private: checked before it is created
+/// and again after, so a directory put in its place meanwhile is not used either.
+pub fn prepare(dir: &Path) -> Result<()> {
+    check_private_dir(dir).context("refusing to keep the login there")?;
+    create_private_dir(dir)?;
+    check_private_dir(dir).context("refusing to keep the login there")
 }
 
 /// The login for `registry`, `None` when there is none. A directory that is not private,
@@ -169,11 +176,12 @@ pub fn load(dir: &Path, registry: &str) -> Result<Option<Login>> {
     Ok(Some(login))
 }
 
-/// Removes the login for `registry`; whether there was one.
+/// Removes the login for `registry`; whether there was one. Its lock file stays: another
+/// process may be waiting on it, and a new file of the same name would not be the same
+/// lock.
 pub fn remove(dir: &Path, registry: &str) -> Result<bool> {
     check_private_dir(dir).context("refusing to change the logins")?;
     let file = file_for(dir, registry);
-    let _ = std::fs::remove_file(dir.join(format!("{}.lock", file_stem(registry))));
     match std::fs::remove_file(&file) {
         Ok(()) => Ok(true),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
