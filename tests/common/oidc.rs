@@ -16,13 +16,17 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwt_simple::prelude::*;
 use scopegate_harness::{free_port, repository_root, Idp, OidcIssuer};
+
+/// Building the component with other policies (also used on its own by CLI tests).
+#[path = "component.rs"]
+pub mod component;
+use component::{write_if_changed, Build};
 
 /// The audience the shipped `policies/ci.toml` declares for both issuers.
 pub const AUDIENCE: &str = "registry.example.com";
@@ -217,21 +221,7 @@ actions = ["*"]
             .replace("oidc:corp", "oidc:sso"),
     );
 
-    build(
-        &policies,
-        &out,
-        Build::Shipped,
-        "spin.toml",
-        "target/wasm32-wasip1/release/scopegate.snapshot.wasm",
-    )
-}
-
-/// How the component is built: as `spin.toml` ships it (wasm32-wasip1 with
-/// the feature `snapshot`, then the Wizer snapshot), or as `spin-p3.toml`.
-#[derive(Clone, Copy, PartialEq)]
-enum Build {
-    Shipped,
-    P3,
+    component::build(&policies, &out, Build::Shipped)
 }
 
 /// The WASI 0.3 build of the same component (`spin-p3.toml`), built on
@@ -242,102 +232,8 @@ pub fn oidc_p3_manifest() -> &'static PathBuf {
         let root = repository_root();
         // The policies are written by `oidc()`.
         let policies = oidc().manifest.parent().unwrap().join("policies");
-        build(
-            &policies,
-            &root.join("target/oidc-test-p3"),
-            Build::P3,
-            "spin-p3.toml",
-            "target/p3/wasm32-wasip2/release-p3/scopegate.wasm",
-        )
+        component::build(&policies, &root.join("target/oidc-test-p3"), Build::P3)
     })
-}
-
-/// Builds the component with `policies` into `out` and writes a copy of the
-/// repository's `manifest` whose `source` (`shipped_source`) is that build.
-fn build(
-    policies: &std::path::Path,
-    out: &std::path::Path,
-    kind: Build,
-    manifest: &str,
-    shipped_source: &str,
-) -> PathBuf {
-    let root = repository_root();
-    let (target, profile, features): (&str, &str, &[&str]) = match kind {
-        Build::Shipped => ("wasm32-wasip1", "release", &["--features", "snapshot"]),
-        Build::P3 => (
-            "wasm32-wasip2",
-            "release-p3",
-            &["--no-default-features", "--features", "spin-p3"],
-        ),
-    };
-    let output = Command::new("cargo")
-        .args([
-            "build",
-            "--target",
-            target,
-            "--profile",
-            profile,
-            "-p",
-            "scopegate",
-        ])
-        .args(features)
-        .arg("--target-dir")
-        .arg(out)
-        .current_dir(&root)
-        .env("SCOPEGATE_POLICY_DIR", policies)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
-        .expect("run cargo build");
-    assert!(
-        output.status.success(),
-        "building the OIDC test component failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-
-    let text = std::fs::read_to_string(root.join(manifest)).unwrap();
-    let source = format!("source = {shipped_source:?}");
-    assert!(text.contains(&source), "{manifest}'s source moved");
-    let mut wasm = out.join(target).join(profile).join("scopegate.wasm");
-    if kind == Build::Shipped {
-        let snapshot = wasm.with_file_name("scopegate.snapshot.wasm");
-        let output = Command::new("cargo")
-            .args([
-                "run",
-                "--quiet",
-                "--release",
-                "-p",
-                "scopegate-snapshot",
-                "--",
-            ])
-            .arg(&wasm)
-            .arg(&snapshot)
-            .current_dir(&root)
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .output()
-            .expect("run the snapshot step");
-        assert!(
-            output.status.success(),
-            "the snapshot of the OIDC test component failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        wasm = snapshot;
-    }
-    let mut text = text.replace(&source, &format!("source = {:?}", wasm.to_str().unwrap()));
-    // Built above; `spin build` has nothing to do.
-    if let Some(start) = text.find("[component.scopegate.build]") {
-        text.truncate(start);
-    }
-    let path = out.join(manifest);
-    write_if_changed(&path, &text);
-    path
-}
-
-/// Leaves the file (and its time stamp, which cargo watches) alone when the
-/// content is the same.
-fn write_if_changed(path: &std::path::Path, content: &str) {
-    if std::fs::read_to_string(path).ok().as_deref() != Some(content) {
-        std::fs::write(path, content).unwrap();
-    }
 }
 
 /// Claims of a GitHub Actions job of `acme/app` on `git_ref`, valid now.

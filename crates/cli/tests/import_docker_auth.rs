@@ -10,6 +10,9 @@
 
 mod skopeo;
 
+#[path = "../../../tests/common/component.rs"]
+mod component;
+
 use base64::Engine as _;
 use scopegate_harness::{http, repository_root, Body, Registry, Scratch, Spin, SpinOptions};
 use std::collections::BTreeMap;
@@ -190,50 +193,11 @@ fn untranslatable_entries_are_refused_with_their_numbers_and_nothing_is_written(
     assert!(!dir.join("tests/imported.toml").exists());
 }
 
-/// The WASI 0.3 component built with the policies of `dir` (build.rs reads
-/// `SCOPEGATE_POLICY_DIR`) into `target/docker-auth-test`, and a copy of
-/// `spin-p3.toml` whose `source` is that build. The first build compiles the
-/// dependencies; later ones recompile scopegate alone.
+/// The WASI 0.3 component built with the policies of `dir` into
+/// `target/docker-auth-test`; the manifest that runs it.
 fn component_with(dir: &Path) -> PathBuf {
-    let root = repository_root();
-    let out = root.join("target/docker-auth-test");
-    let output = Command::new("cargo")
-        .args([
-            "build",
-            "--target",
-            "wasm32-wasip2",
-            "--profile",
-            "release-p3",
-            "-p",
-            "scopegate",
-            "--no-default-features",
-            "--features",
-            "spin-p3",
-        ])
-        .arg("--target-dir")
-        .arg(&out)
-        .current_dir(&root)
-        .env("SCOPEGATE_POLICY_DIR", dir)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "building the component with the translated policy failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let wasm = out.join("wasm32-wasip2/release-p3/scopegate.wasm");
-    let shipped = std::fs::read_to_string(root.join("spin-p3.toml")).unwrap();
-    let source = "source = \"target/p3/wasm32-wasip2/release-p3/scopegate.wasm\"";
-    assert!(shipped.contains(source), "spin-p3.toml's source moved");
-    let mut manifest = shipped.replace(source, &format!("source = {:?}", wasm.to_str().unwrap()));
-    // Built above; `spin build` has nothing to do.
-    if let Some(start) = manifest.find("[component.scopegate.build]") {
-        manifest.truncate(start);
-    }
-    let path = dir.parent().unwrap().join("spin.toml");
-    std::fs::write(&path, manifest).unwrap();
-    path
+    let out = repository_root().join("target/docker-auth-test");
+    component::build(dir, &out, component::Build::P3)
 }
 
 #[test]
