@@ -12,6 +12,7 @@
 
 mod common;
 
+use common::store_fault::{self, check_fail_closed, timed, Seen};
 use common::*;
 use scopegate_harness::Redis;
 use serde_json::json;
@@ -23,47 +24,13 @@ const PUSH: &str = "repository:team/app:pull,push";
 /// The component's store deadline plus the one second the issue allows.
 const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
-/// What one request answered, and how long it took.
-#[derive(Debug)]
-struct Seen {
-    status: u16,
-    body: String,
-    took: Duration,
-}
-
-fn timed(request: impl FnOnce() -> Reply) -> Seen {
-    let started = Instant::now();
-    let reply = request();
-    Seen {
-        status: reply.status,
-        body: reply.text(),
-        took: started.elapsed(),
-    }
-}
-
 fn token_login(host: &Spin, user: &str, secret: &str) -> Seen {
-    timed(|| get(host, &token_path(&[PUSH]), Some((user, secret))))
+    store_fault::token_login(host, PUSH, user, secret)
 }
 
-/// A token, or a 503 naming its request id with no token; within
-/// [`ANSWER_WITHIN`] either way.
+/// A token, or a 503 naming its request id; within [`ANSWER_WITHIN`].
 fn check(seen: &Seen) {
-    match seen.status {
-        200 => assert!(seen.body.contains("\"token\""), "{seen:?}"),
-        503 => {
-            assert!(
-                seen.body.contains("request id"),
-                "503 names its request id: {seen:?}"
-            );
-            assert!(!seen.body.contains("\"token\""), "{seen:?}");
-        }
-        _ => panic!("only 200 or 503 while Redis is down: {seen:?}"),
-    }
-    assert!(
-        seen.took < ANSWER_WITHIN,
-        "answered after {:?}, past the store deadline plus 1 s: {seen:?}",
-        seen.took
-    );
+    check_fail_closed(seen, ANSWER_WITHIN);
 }
 
 #[test]

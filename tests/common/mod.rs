@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 pub mod oidc;
+pub mod store_fault;
 
 pub const SERVICE: &str = "registry.test";
 pub const ISSUER: &str = "scopegate-test";
