@@ -16,7 +16,6 @@ use jwt_simple::prelude::RSAKeyPairLike as _;
 use scopegate_harness::{Dockerd, Registry, Scratch, DOCKERD_FLAGS};
 use serde_json::json;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What `docker ...` printed, for failure messages.
 fn shown(output: &Output) -> String {
@@ -40,26 +39,6 @@ fn fails(output: Output) -> String {
         shown(&output)
     );
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A one-file root filesystem tarball whose content is `text`, for `docker
-/// import`.
-fn rootfs(scratch: &Scratch, text: &str) -> std::path::PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = scratch.dir(&format!("rootfs-{n}"));
-    std::fs::write(dir.join("hello.txt"), text).unwrap();
-    let tarball = scratch.path().join(format!("rootfs-{n}.tar"));
-    let status = Command::new("tar")
-        .arg("-C")
-        .arg(&dir)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg("hello.txt")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    tarball
 }
 
 struct World {
@@ -89,9 +68,7 @@ impl World {
 
     /// `docker import` of a fresh image tagged `REGISTRY/name`; its id.
     fn import(&self, name: &str, text: &str) -> String {
-        let tarball = rootfs(&self.scratch, text);
-        let reference = self.reference(name);
-        succeeds(self.docker(&["import", tarball.to_str().unwrap(), &reference]))
+        succeeds(self.docker.import(&self.reference(name), text))
     }
 
     fn reference(&self, name: &str) -> String {

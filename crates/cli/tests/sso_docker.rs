@@ -46,7 +46,8 @@ struct World {
     registry: Registry,
     dockerd: Dockerd,
     machine: Machine,
-    scratch: Scratch,
+    /// Holds the registry's storage and config.
+    _scratch: Scratch,
 }
 
 impl World {
@@ -65,21 +66,9 @@ impl World {
 
     /// `docker import` of a one-file image tagged `REGISTRY/name`.
     fn import(&self, name: &str) {
-        let dir = self
-            .scratch
-            .dir(&format!("rootfs-{}", name.replace(['/', ':'], "-")));
-        std::fs::write(dir.join("hello.txt"), format!("{name}\n")).unwrap();
-        let tarball = dir.with_extension("tar");
-        let status = Command::new("tar")
-            .arg("-C")
-            .arg(&dir)
-            .arg("-cf")
-            .arg(&tarball)
-            .arg("hello.txt")
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let output = self.docker(&["import", tarball.to_str().unwrap(), &self.reference(name)]);
+        let output = self
+            .dockerd
+            .import(&self.reference(name), &format!("{name}\n"));
         assert!(output.status.success(), "{}", shown(&output));
     }
 
@@ -116,7 +105,7 @@ fn a_person_pushes_with_docker_after_one_oidc_login() {
         spin,
         registry,
         machine,
-        scratch,
+        _scratch: scratch,
     };
 
     // One login at the provider, approved by the person.

@@ -124,6 +124,26 @@ impl Dockerd {
         self.process.log()
     }
 
+    /// `docker import` of a one-file image (`hello.txt` holding `text`) tagged
+    /// `reference`, made from a fresh tarball in this dockerd's scratch directory.
+    pub fn import(&self, reference: &str, text: &str) -> Output {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = self.scratch.dir(&format!("rootfs-{n}"));
+        std::fs::write(dir.join("hello.txt"), text).unwrap();
+        let tarball = self.scratch.path().join(format!("rootfs-{n}.tar"));
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(&dir)
+            .arg("-cf")
+            .arg(&tarball)
+            .arg("hello.txt")
+            .status()
+            .unwrap();
+        assert!(status.success(), "tar of the image's root filesystem");
+        self.docker(&["import", tarball.to_str().unwrap(), reference], None)
+    }
+
     /// The scratch directory (for image tarballs and the like).
     pub fn scratch(&self) -> &Scratch {
         &self.scratch
