@@ -49,26 +49,12 @@ pub fn start(
     parse(&answer, issuer).map_err(|error| error.context(format!("the answer of {endpoint}")))
 }
 
-/// Whether a verification URI may be shown: `https://`, or `http://` to a loopback host
-/// (127.0.0.0/8, `[::1]`, `localhost`, parsed, not by prefix) when the issuer itself is
-/// plain http (a test's local provider).
+/// Whether a verification URI may be shown: the rule for the issuer's own endpoints
+/// (`https://`, or plain `http://` to a loopback host only for a loopback issuer), applied
+/// to the URI without its query (`verification_uri_complete` carries the code in one).
 fn is_shown_uri_allowed(uri: &str, issuer: &str) -> bool {
-    let Ok(parsed) = url::Url::parse(uri) else {
-        return false;
-    };
-    match parsed.scheme() {
-        "https" => parsed.host().is_some(),
-        "http" => {
-            let is_loopback = match parsed.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                Some(url::Host::Domain(name)) => name == "localhost",
-                None => false,
-            };
-            is_loopback && issuer.starts_with("http://")
-        }
-        _ => false,
-    }
+    let without_query = uri.split(['?', '#']).next().unwrap_or_default();
+    scopegate_policy::check_key_url(without_query, issuer).is_ok()
 }
 
 /// Reads a device authorization response. `verification_url` (Google's name) is accepted
